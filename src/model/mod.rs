@@ -1,0 +1,14 @@
+//! Domain types with their invariants: events, records, rules, subscriptions, messages. No I/O.
+
+pub mod event;
+pub mod message;
+pub mod record;
+pub mod rule;
+
+pub use event::{EventKind, EventSet};
+pub use message::Message;
+pub use record::{Record, RecordInput};
+pub use rule::{
+    ContentFormat, Endpoint, EndpointTarget, MessageSchema, NotifyStrategy, ResourceFilter, Rule,
+    RuleSpec, SigningSecret, Subscription,
+};
