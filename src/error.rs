@@ -31,7 +31,10 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn new(field: impl Into<String>, constraint: impl Into<String>) -> Self {
-        Self { field: field.into(), constraint: constraint.into() }
+        Self {
+            field: field.into(),
+            constraint: constraint.into(),
+        }
     }
 
     /// Prefixes the field path, e.g. `key` → `record.key`.

@@ -1,13 +1,29 @@
-//! bucketbus: event notifications for any object store.
+//! bucketbus: event notifications for any object store. Storage nodes report finished
+//! operations over gRPC; matching rules turn them into messages persisted in topics; messages
+//! are delivered at least once to HTTP endpoints.
 //!
 //! # Layout
 //! - [`model`]: domain types (records, events, rules, messages); no I/O.
 //! - [`rules`]: pure rule validation, overlap checks and matching.
 //! - [`format`]: message encodings (OSS, S3) and MNS push envelopes.
+//! - [`ingest`]: records → matched messages → one group-committed append → result.
+//! - [`admin`]: rule administration use cases.
+//! - [`store`]: the durable state (SQLite); the only module that sees sqlx.
+//! - [`delivery`]: HTTP push with retries and signatures; the only module that sees reqwest.
 //! - [`grpc`]: tonic services; the only module that sees wire types.
+//! - [`http`]: health endpoints.
+//! - [`config`], [`telemetry`], [`app`]: settings, logging, wiring and shutdown.
 
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod format;
 pub mod grpc;
+pub mod http;
+pub mod ingest;
 pub mod model;
 pub mod rules;
+pub mod store;
+pub mod telemetry;

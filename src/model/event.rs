@@ -188,7 +188,9 @@ impl EventSet {
 
     /// The kinds in this set, in catalogue order.
     pub fn kinds(self) -> impl Iterator<Item = EventKind> {
-        EventKind::ALL.into_iter().filter(move |k| self.contains(*k))
+        EventKind::ALL
+            .into_iter()
+            .filter(move |k| self.contains(*k))
     }
 
     /// Parses one name a rule may subscribe to: a canonical name, a group
@@ -196,7 +198,10 @@ impl EventSet {
     /// (`s3:ObjectCreated:*`, `s3:ObjectCreated:Put`, `s3:ObjectRemoved:Delete`, …).
     pub fn parse_rule_event(name: &str) -> Result<EventSet, String> {
         use EventKind::*;
-        if let Some(kind) = EventKind::ALL.into_iter().find(|k| k.canonical_name() == name) {
+        if let Some(kind) = EventKind::ALL
+            .into_iter()
+            .find(|k| k.canonical_name() == name)
+        {
             return Ok(EventSet::of(&[kind]));
         }
         let kinds: &[EventKind] = match name {
@@ -214,9 +219,7 @@ impl EventSet {
             "ObjectRemoved:*" | "ObjectRemovedGroup" | "ObjectRemoved:All" => {
                 &[DeleteObject, DeleteObjects, AbortMultipartUpload]
             }
-            "ObjectDownloaded:*" | "ObjectDownloadedGroup" | "ObjectDownloaded:All" => {
-                &[GetObject]
-            }
+            "ObjectDownloaded:*" | "ObjectDownloadedGroup" | "ObjectDownloaded:All" => &[GetObject],
             "ObjectModified:*" => &[UpdateObjectMeta, ChangeStorageClass],
             "ObjectReplication:*" => &[
                 ReplicationObjectCreated,
@@ -294,7 +297,10 @@ mod tests {
         }
         let removed = EventSet::parse_rule_event("ObjectRemovedGroup").unwrap();
         assert!(removed.contains(EventKind::DeleteObjects));
-        assert!(!removed.contains(EventKind::DeleteMarkerCreated), "Alibaba never notifies it");
+        assert!(
+            !removed.contains(EventKind::DeleteMarkerCreated),
+            "Alibaba never notifies it"
+        );
         let s3_removed = EventSet::parse_rule_event("s3:ObjectRemoved:*").unwrap();
         assert!(s3_removed.contains(EventKind::DeleteMarkerCreated));
         let s3_created = EventSet::parse_rule_event("s3:ObjectCreated:*").unwrap();
@@ -317,7 +323,10 @@ mod tests {
             ("s3:ObjectCreated:Put", EventKind::PutObject),
             ("s3:ObjectCreated:Post", EventKind::PostObject),
             ("s3:ObjectCreated:Copy", EventKind::CopyObject),
-            ("s3:ObjectCreated:CompleteMultipartUpload", EventKind::CompleteMultipartUpload),
+            (
+                "s3:ObjectCreated:CompleteMultipartUpload",
+                EventKind::CompleteMultipartUpload,
+            ),
             ("s3:ObjectRemoved:Delete", EventKind::DeleteObject),
         ];
         for (alias, kind) in cases {

@@ -74,8 +74,13 @@ pub fn validate_bucket(bucket: &str) -> Result<(), Invalid> {
     if bucket.len() > 255 {
         return Err(Invalid::new("bucket", "must be at most 255 characters"));
     }
-    let first_ok = bucket.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let chars_ok = bucket.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    let first_ok = bucket
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let chars_ok = bucket
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
     if !first_ok || !chars_ok {
         return Err(Invalid::new(
             "bucket",
@@ -104,9 +109,13 @@ impl RecordInput {
     pub fn validate(self, now: DateTime<Utc>) -> Result<Record, Invalid> {
         validate_bucket(&self.bucket)?;
         validate_key(&self.key)?;
-        let event = EventKind::parse_record_event(&self.event_name, self.delete_marker)
-            .map_err(|msg| {
-                let field = if msg.starts_with("delete_marker") { "delete_marker" } else { "event_name" };
+        let event =
+            EventKind::parse_record_event(&self.event_name, self.delete_marker).map_err(|msg| {
+                let field = if msg.starts_with("delete_marker") {
+                    "delete_marker"
+                } else {
+                    "event_name"
+                };
                 Invalid::new(field, msg)
             })?;
         let event_time = if self.event_time.is_empty() {
@@ -128,7 +137,10 @@ impl RecordInput {
             ("version_id", &self.version_id),
         ] {
             if value.len() > MAX_TEXT_BYTES {
-                return Err(Invalid::new(field, format!("must be at most {MAX_TEXT_BYTES} bytes")));
+                return Err(Invalid::new(
+                    field,
+                    format!("must be at most {MAX_TEXT_BYTES} bytes"),
+                ));
             }
         }
         if self.size < 0 {
@@ -164,7 +176,10 @@ impl RecordInput {
             return Err(Invalid::new("read_to", "must not be less than read_from"));
         }
         if self.x_vars.len() > MAX_X_VARS {
-            return Err(Invalid::new("x_vars", format!("must have at most {MAX_X_VARS} entries")));
+            return Err(Invalid::new(
+                "x_vars",
+                format!("must have at most {MAX_X_VARS} entries"),
+            ));
         }
         for (name, value) in &self.x_vars {
             if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
@@ -239,27 +254,107 @@ mod tests {
 
     #[test]
     fn each_bad_field_is_named() {
-        assert_eq!(field_of(RecordInput { bucket: String::new(), ..input() }), "bucket");
-        assert_eq!(field_of(RecordInput { bucket: "-x".into(), ..input() }), "bucket");
-        assert_eq!(field_of(RecordInput { key: String::new(), ..input() }), "key");
-        assert_eq!(field_of(RecordInput { key: "k".repeat(1025), ..input() }), "key");
-        assert_eq!(field_of(RecordInput { event_name: "Nope".into(), ..input() }), "event_name");
-        assert_eq!(field_of(RecordInput { event_time: "yesterday".into(), ..input() }), "event_time");
-        assert_eq!(field_of(RecordInput { size: -1, ..input() }), "size");
-        assert_eq!(field_of(RecordInput { position: Some(0), ..input() }), "position");
-        assert_eq!(field_of(RecordInput { read_from: Some(0), ..input() }), "read_from");
-        assert_eq!(field_of(RecordInput { delete_marker: true, ..input() }), "delete_marker");
-        assert_eq!(field_of(RecordInput { record_id: "r".repeat(257), ..input() }), "record_id");
+        assert_eq!(
+            field_of(RecordInput {
+                bucket: String::new(),
+                ..input()
+            }),
+            "bucket"
+        );
+        assert_eq!(
+            field_of(RecordInput {
+                bucket: "-x".into(),
+                ..input()
+            }),
+            "bucket"
+        );
+        assert_eq!(
+            field_of(RecordInput {
+                key: String::new(),
+                ..input()
+            }),
+            "key"
+        );
+        assert_eq!(
+            field_of(RecordInput {
+                key: "k".repeat(1025),
+                ..input()
+            }),
+            "key"
+        );
+        assert_eq!(
+            field_of(RecordInput {
+                event_name: "Nope".into(),
+                ..input()
+            }),
+            "event_name"
+        );
+        assert_eq!(
+            field_of(RecordInput {
+                event_time: "yesterday".into(),
+                ..input()
+            }),
+            "event_time"
+        );
+        assert_eq!(
+            field_of(RecordInput {
+                size: -1,
+                ..input()
+            }),
+            "size"
+        );
+        assert_eq!(
+            field_of(RecordInput {
+                position: Some(0),
+                ..input()
+            }),
+            "position"
+        );
+        assert_eq!(
+            field_of(RecordInput {
+                read_from: Some(0),
+                ..input()
+            }),
+            "read_from"
+        );
+        assert_eq!(
+            field_of(RecordInput {
+                delete_marker: true,
+                ..input()
+            }),
+            "delete_marker"
+        );
+        assert_eq!(
+            field_of(RecordInput {
+                record_id: "r".repeat(257),
+                ..input()
+            }),
+            "record_id"
+        );
     }
 
     #[test]
     fn key_of_exactly_1024_bytes_is_accepted() {
-        assert!(RecordInput { key: "k".repeat(1024), ..input() }.validate(Utc::now()).is_ok());
+        assert!(
+            RecordInput {
+                key: "k".repeat(1024),
+                ..input()
+            }
+            .validate(Utc::now())
+            .is_ok()
+        );
     }
 
     #[test]
     fn negative_delta_size_is_allowed() {
-        assert!(RecordInput { delta_size: -5, ..input() }.validate(Utc::now()).is_ok());
+        assert!(
+            RecordInput {
+                delta_size: -5,
+                ..input()
+            }
+            .validate(Utc::now())
+            .is_ok()
+        );
     }
 
     #[test]

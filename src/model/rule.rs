@@ -111,11 +111,17 @@ impl ResourceFilter {
 
 impl fmt::Display for ResourceFilter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.key.is_empty(), self.prefix.is_empty(), self.suffix.is_empty()) {
+        match (
+            self.key.is_empty(),
+            self.prefix.is_empty(),
+            self.suffix.is_empty(),
+        ) {
             (false, _, _) => write!(f, "key {:?}", self.key),
             (true, false, true) => write!(f, "prefix {:?}", self.prefix),
             (true, true, false) => write!(f, "suffix {:?}", self.suffix),
-            (true, false, false) => write!(f, "prefix {:?} + suffix {:?}", self.prefix, self.suffix),
+            (true, false, false) => {
+                write!(f, "prefix {:?} + suffix {:?}", self.prefix, self.suffix)
+            }
             (true, true, true) => f.write_str("every object"),
         }
     }
@@ -142,17 +148,29 @@ impl SigningSecret {
             .or_else(|_| STANDARD_NO_PAD.decode(encoded))
             .map_err(|_| "must be \"whsec_\" followed by valid base64".to_string())?;
         if !(24..=64).contains(&key.len()) {
-            return Err(format!("must decode to 24–64 bytes of key (got {})", key.len()));
+            return Err(format!(
+                "must decode to 24–64 bytes of key (got {})",
+                key.len()
+            ));
         }
-        Ok(Self { text: text.to_string(), key })
+        Ok(Self {
+            text: text.to_string(),
+            key,
+        })
     }
 
     /// Creates a new random secret of 32 bytes.
     pub fn generate() -> Self {
         use base64::Engine as _;
         let key: [u8; 32] = rand::random();
-        let text = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key));
-        Self { text, key: key.to_vec() }
+        let text = format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(key)
+        );
+        Self {
+            text,
+            key: key.to_vec(),
+        }
     }
 
     /// The secret as the user wrote it, for storage and the admin API.
@@ -175,7 +193,10 @@ impl fmt::Debug for SigningSecret {
 /// Where a subscription sends its messages.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EndpointTarget {
-    Http { url: String, signing_secret: Option<SigningSecret> },
+    Http {
+        url: String,
+        signing_secret: Option<SigningSecret>,
+    },
     Queue(String),
 }
 
@@ -231,11 +252,18 @@ mod tests {
 
     #[test]
     fn filter_matching_is_literal_prefix_and_suffix() {
-        let f = ResourceFilter { prefix: "photos/".into(), suffix: ".jpg".into(), ..Default::default() };
+        let f = ResourceFilter {
+            prefix: "photos/".into(),
+            suffix: ".jpg".into(),
+            ..Default::default()
+        };
         assert!(f.matches("photos/a.jpg"));
         assert!(!f.matches("photos/a.png"));
         assert!(!f.matches("video/a.jpg"));
-        let exact = ResourceFilter { key: "a.txt".into(), ..Default::default() };
+        let exact = ResourceFilter {
+            key: "a.txt".into(),
+            ..Default::default()
+        };
         assert!(exact.matches("a.txt"));
         assert!(!exact.matches("a.txt2"));
     }
@@ -245,7 +273,11 @@ mod tests {
         let ok = SigningSecret::parse("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD").unwrap();
         assert_eq!(ok.key().len(), 24);
         assert!(SigningSecret::parse("C2FVsBQIhrscChlQIMV+b5sSYspob7oD").is_err());
-        assert!(SigningSecret::parse("whsec_c2VjcmV0").unwrap_err().contains("24"));
+        assert!(
+            SigningSecret::parse("whsec_c2VjcmV0")
+                .unwrap_err()
+                .contains("24")
+        );
         assert!(SigningSecret::parse("whsec_!!!").is_err());
     }
 

@@ -1,0 +1,141 @@
+//! Rule administration use cases: validate against the rules in force, persist, then swap the
+//! in-memory rule set so the change takes effect before the call returns. Admin writes are
+//! serialised so two conflicting rules can never both pass the overlap check.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use chrono::Utc;
+use tokio::sync::Mutex;
+
+use crate::error::{Code, HasCode, Invalid};
+use crate::model::{EndpointTarget, EventKind, Rule, RuleSpec};
+use crate::rules::{Limits, RuleSet, Verdict};
+use crate::store::{self, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    #[error("rule {bucket}/{name} does not exist")]
+    NotFound { bucket: String, name: String },
+    #[error("{0}")]
+    Unimplemented(String),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+impl HasCode for Error {
+    fn code(&self) -> Code {
+        match self {
+            Error::Invalid(_) => Code::InvalidArgument,
+            Error::NotFound { .. } => Code::NotFound,
+            Error::Unimplemented(_) => Code::Unimplemented,
+            Error::Store(e) => e.code(),
+        }
+    }
+}
+
+/// The result of `put_rule`.
+#[derive(Debug, Clone)]
+pub struct PutRuleResult {
+    pub rule: Arc<Rule>,
+    pub created: bool,
+}
+
+/// The admin handle (cheap to clone).
+#[derive(Clone)]
+pub struct Admin {
+    store: Store,
+    rules: Arc<ArcSwap<RuleSet>>,
+    limits: Limits,
+    writes: Arc<Mutex<()>>,
+}
+
+impl Admin {
+    pub fn new(store: Store, rules: Arc<ArcSwap<RuleSet>>, limits: Limits) -> Admin {
+        Admin {
+            store,
+            rules,
+            limits,
+            writes: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// Creates or replaces a rule; in force for every record published after it returns.
+    pub async fn put_rule(&self, spec: RuleSpec) -> Result<PutRuleResult, Error> {
+        let _serialised = self.writes.lock().await;
+        let current = self.rules.load_full();
+        let event_set = current.check_put(&spec, &self.limits)?;
+        if let Some(index) = spec
+            .endpoints
+            .iter()
+            .position(|e| matches!(e.target, EndpointTarget::Queue(_)))
+        {
+            return Err(Error::Unimplemented(format!(
+                "rule.endpoints[{index}].queue: queue endpoints are not available yet; use an http endpoint"
+            )));
+        }
+        let outcome = self.store.put_rule(&spec, event_set, Utc::now()).await?;
+        let rule = Arc::new(outcome.rule);
+        self.rules
+            .store(Arc::new(current.with_rule((*rule).clone())));
+        tracing::info!(bucket = %spec.bucket, rule = %spec.name, topic = %rule.topic, created = outcome.created, "Rule saved.");
+        Ok(PutRuleResult {
+            rule,
+            created: outcome.created,
+        })
+    }
+
+    pub fn get_rule(&self, bucket: &str, name: &str) -> Result<Arc<Rule>, Error> {
+        self.rules
+            .load()
+            .get(bucket, name)
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                bucket: bucket.to_string(),
+                name: name.to_string(),
+            })
+    }
+
+    /// The rules of one bucket, or of every bucket when `bucket` is empty.
+    pub fn list_rules(&self, bucket: &str) -> Vec<Arc<Rule>> {
+        let rules = self.rules.load();
+        if bucket.is_empty() {
+            rules.all().cloned().collect()
+        } else {
+            rules.rules_of(bucket).to_vec()
+        }
+    }
+
+    /// Deletes a rule; deliveries already made from it still go out.
+    pub async fn delete_rule(&self, bucket: &str, name: &str) -> Result<(), Error> {
+        let _serialised = self.writes.lock().await;
+        if !self.store.delete_rule(bucket, name, Utc::now()).await? {
+            return Err(Error::NotFound {
+                bucket: bucket.to_string(),
+                name: name.to_string(),
+            });
+        }
+        let current = self.rules.load_full();
+        self.rules
+            .store(Arc::new(current.without_rule(bucket, name)));
+        tracing::info!(%bucket, rule = %name, "Rule deleted.");
+        Ok(())
+    }
+
+    /// Dry run: which rules of the bucket a record would match, and why.
+    pub fn match_rules(
+        &self,
+        bucket: &str,
+        key: &str,
+        event_name: &str,
+        delete_marker: bool,
+    ) -> Result<Vec<Verdict>, Error> {
+        crate::model::record::validate_bucket(bucket)?;
+        crate::model::record::validate_key(key)?;
+        let event = EventKind::parse_record_event(event_name, delete_marker)
+            .map_err(|m| Invalid::new("event_name", m))?;
+        Ok(self.rules.load().explain(bucket, key, event))
+    }
+}

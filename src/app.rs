@@ -1,0 +1,189 @@
+//! Wiring: opens the store, loads the rules, starts ingest, delivery and the listeners, and
+//! shuts them down in order: stop intake, commit what was accepted, let in-flight deliveries
+//! finish within the grace period, close the database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::admin::Admin;
+use crate::config::Settings;
+use crate::grpc::{AdminService, IngestService, pb};
+use crate::ingest::{self, Ingest};
+use crate::rules::RuleSet;
+use crate::store::{self, Store};
+
+/// How often expired record ids are purged.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(String),
+    #[error("cannot read listener address: {0}")]
+    Listener(#[from] std::io::Error),
+}
+
+/// Sockets bound by the caller (tests pass port-0 listeners).
+pub struct Listeners {
+    pub grpc: TcpListener,
+    pub http: TcpListener,
+}
+
+impl Listeners {
+    pub async fn bind(settings: &Settings) -> std::io::Result<Listeners> {
+        Ok(Listeners {
+            grpc: TcpListener::bind(settings.grpc_listen).await?,
+            http: TcpListener::bind(settings.http_listen).await?,
+        })
+    }
+}
+
+/// A running broker.
+pub struct Running {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    pub store: Store,
+    pub admin: Admin,
+    intake: CancellationToken,
+    servers: Vec<JoinHandle<()>>,
+    writer_cancel: CancellationToken,
+    writer: JoinHandle<()>,
+    workers_cancel: CancellationToken,
+    workers: TaskTracker,
+    grace: Duration,
+}
+
+/// Starts every part of the broker on the given listeners.
+pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, Error> {
+    let grpc_addr = listeners.grpc.local_addr()?;
+    let http_addr = listeners.http.local_addr()?;
+    let store = Store::open(&settings.database_url).await?;
+    let rules = Arc::new(ArcSwap::from_pointee(RuleSet::new(
+        store.load_rules().await?,
+    )));
+    let committed = Arc::new(Notify::new());
+
+    let writer_cancel = CancellationToken::new();
+    let (ingest, writer) = Ingest::start(
+        store.clone(),
+        rules.clone(),
+        settings.ingest.max_batch,
+        committed.clone(),
+        writer_cancel.clone(),
+    );
+    let admin = Admin::new(store.clone(), rules, settings.limits);
+
+    let workers_cancel = CancellationToken::new();
+    let workers = TaskTracker::new();
+    crate::delivery::start(
+        store.clone(),
+        settings.delivery.clone(),
+        committed,
+        workers_cancel.clone(),
+        &workers,
+    )
+    .map_err(|e| Error::HttpClient(e.to_string()))?;
+    workers.spawn(ingest::purge_record_ids(
+        store.clone(),
+        settings.ingest.record_id_retention,
+        PURGE_EVERY,
+        workers_cancel.clone(),
+    ));
+
+    let intake = CancellationToken::new();
+    let grpc = serve_grpc(listeners.grpc, ingest, admin.clone(), intake.clone());
+    let http = serve_http(listeners.http, store.clone(), intake.clone());
+    tracing::info!(%grpc_addr, %http_addr, database = %settings.database_url, "bucketbus is serving.");
+    Ok(Running {
+        grpc_addr,
+        http_addr,
+        store,
+        admin,
+        intake,
+        servers: vec![grpc, http],
+        writer_cancel,
+        writer,
+        workers_cancel,
+        workers,
+        grace: settings.shutdown_grace,
+    })
+}
+
+fn serve_grpc(
+    listener: TcpListener,
+    ingest: Ingest,
+    admin: Admin,
+    intake: CancellationToken,
+) -> JoinHandle<()> {
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tokio::spawn(async move {
+        let served = tonic::transport::Server::builder()
+            .add_service(pb::ingest_server::IngestServer::new(IngestService::new(
+                ingest,
+            )))
+            .add_service(pb::admin_server::AdminServer::new(AdminService::new(admin)))
+            .serve_with_incoming_shutdown(incoming, intake.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "gRPC server failed.");
+        }
+    })
+}
+
+fn serve_http(listener: TcpListener, store: Store, intake: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let served = axum::serve(listener, crate::http::router(store))
+            .with_graceful_shutdown(intake.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server failed.");
+        }
+    })
+}
+
+impl Running {
+    /// Graceful shutdown; returns whether everything finished within the grace period.
+    pub async fn shutdown(self) -> bool {
+        tracing::info!("Shutting down: no new requests.");
+        self.intake.cancel();
+        for server in self.servers {
+            let _finished = server.await;
+        }
+        self.writer_cancel.cancel();
+        let _finished = self.writer.await;
+        self.workers_cancel.cancel();
+        self.workers.close();
+        let clean = tokio::time::timeout(self.grace, self.workers.wait())
+            .await
+            .is_ok();
+        if clean {
+            tracing::info!("Shutdown complete.");
+        } else {
+            tracing::warn!(grace = ?self.grace, "Graceful shutdown did not complete in time; unfinished deliveries will be retried after restart.");
+        }
+        self.store.close().await;
+        clean
+    }
+}
+
+/// Runs until `shutdown` resolves, then shuts down gracefully.
+pub async fn run(
+    settings: Settings,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<bool, Error> {
+    let running = start(settings, listeners).await?;
+    shutdown.await;
+    Ok(running.shutdown().await)
+}

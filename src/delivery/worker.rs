@@ -1,0 +1,277 @@
+//! The delivery loop: lease due deliveries in batches, run each attempt in its own task under
+//! a per-endpoint concurrency limit (so a slow endpoint never holds up the others), and write
+//! the outcomes back in batches. Backlog lives in the database, not in channels.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::attempt::{AttemptContext, AttemptResult, Outcome, attempt, decide};
+use crate::config::DeliverySettings;
+use crate::model::Subscription;
+use crate::store::{AttemptRecord, LeasedDelivery, NextState, Store};
+
+/// Deliveries leased per round at most.
+const LEASE_BATCH: usize = 256;
+/// Outcomes written per transaction at most.
+const RECORD_BATCH: usize = 512;
+/// The longest the loop sleeps without looking at the database.
+const FALLBACK_POLL: Duration = Duration::from_secs(1);
+
+struct Lane {
+    in_flight: usize,
+    permits: Arc<Semaphore>,
+}
+
+struct Shared {
+    store: Store,
+    settings: DeliverySettings,
+    client: reqwest::Client,
+    lanes: Mutex<HashMap<i64, Lane>>,
+    subscriptions: Mutex<HashMap<i64, Arc<Subscription>>>,
+    slot_freed: Notify,
+}
+
+/// Starts the dispatcher and the outcome recorder on `tracker`; both stop after `cancel`
+/// (in-flight attempts finish and their outcomes are written first).
+pub fn start(
+    store: Store,
+    settings: DeliverySettings,
+    wake: Arc<Notify>,
+    cancel: CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<(), reqwest::Error> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("bucketbus/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let shared = Arc::new(Shared {
+        store,
+        settings,
+        client,
+        lanes: Mutex::new(HashMap::new()),
+        subscriptions: Mutex::new(HashMap::new()),
+        slot_freed: Notify::new(),
+    });
+    let (outcomes, recorder_rx) = mpsc::unbounded_channel();
+    tracker.spawn(record_outcomes(shared.store.clone(), recorder_rx));
+    tracker.spawn(dispatch(shared, outcomes, wake, cancel, tracker.clone()));
+    Ok(())
+}
+
+async fn dispatch(
+    shared: Arc<Shared>,
+    outcomes: mpsc::UnboundedSender<AttemptRecord>,
+    wake: Arc<Notify>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+) {
+    let cap = shared.settings.concurrency_per_endpoint;
+    while !cancel.is_cancelled() {
+        let (saturated, in_flight) = {
+            let lanes = lock(&shared.lanes);
+            let saturated: Vec<i64> = lanes
+                .iter()
+                .filter(|(_, l)| l.in_flight >= cap)
+                .map(|(id, _)| *id)
+                .collect();
+            (
+                saturated,
+                lanes.values().map(|l| l.in_flight).sum::<usize>(),
+            )
+        };
+        let free = shared.settings.max_in_flight.saturating_sub(in_flight);
+        let limit = free.min(LEASE_BATCH);
+        let mut leased_full_batch = false;
+        if limit > 0 {
+            let now = Utc::now();
+            let lease_until = now + shared.settings.lease;
+            match shared
+                .store
+                .lease_due(now, lease_until, limit, cap, &saturated)
+                .await
+            {
+                Ok(leased) => {
+                    leased_full_batch = leased.len() == limit;
+                    for delivery in leased {
+                        start_attempt(&shared, delivery, outcomes.clone(), &tracker);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "Leasing deliveries failed; will retry."),
+            }
+        }
+        if leased_full_batch {
+            continue;
+        }
+        let sleep = idle_wait(&shared.store).await;
+        tokio::select! {
+            () = wake.notified() => {}
+            () = shared.slot_freed.notified() => {}
+            () = tokio::time::sleep(sleep) => {}
+            () = cancel.cancelled() => {}
+        }
+    }
+}
+
+/// How long to wait when nothing could be leased: until the next retry is due, at most the
+/// fallback poll (deliveries due now belong to saturated endpoints, which free slots wake).
+async fn idle_wait(store: &Store) -> Duration {
+    match store.next_due_at().await {
+        Ok(Some(at)) => (at - Utc::now())
+            .to_std()
+            .unwrap_or(FALLBACK_POLL)
+            .min(FALLBACK_POLL),
+        Ok(None) => FALLBACK_POLL,
+        Err(e) => {
+            tracing::warn!(error = %e, "Reading the next due delivery failed.");
+            FALLBACK_POLL
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn start_attempt(
+    shared: &Arc<Shared>,
+    delivery: LeasedDelivery,
+    outcomes: mpsc::UnboundedSender<AttemptRecord>,
+    tracker: &TaskTracker,
+) {
+    let permits = {
+        let mut lanes = lock(&shared.lanes);
+        let cap = shared.settings.concurrency_per_endpoint;
+        let lane = lanes
+            .entry(delivery.subscription_id)
+            .or_insert_with(|| Lane {
+                in_flight: 0,
+                permits: Arc::new(Semaphore::new(cap)),
+            });
+        lane.in_flight += 1;
+        lane.permits.clone()
+    };
+    let shared = shared.clone();
+    tracker.spawn(async move {
+        let leased_at = tokio::time::Instant::now();
+        let record = match permits.acquire_owned().await {
+            Ok(_permit)
+                if leased_at.elapsed() + shared.settings.timeout < shared.settings.lease =>
+            {
+                run_attempt(&shared, &delivery).await
+            }
+            // The lease would run out mid-attempt: leave it; the delivery is due again when
+            // the lease ends.
+            _ => None,
+        };
+        if let Some(record) = record {
+            let _closed = outcomes.send(record);
+        }
+        let mut lanes = lock(&shared.lanes);
+        if let Some(lane) = lanes.get_mut(&delivery.subscription_id) {
+            lane.in_flight -= 1;
+            if lane.in_flight == 0 {
+                lanes.remove(&delivery.subscription_id);
+            }
+        }
+        drop(lanes);
+        shared.slot_freed.notify_one();
+    });
+}
+
+async fn run_attempt(shared: &Shared, delivery: &LeasedDelivery) -> Option<AttemptRecord> {
+    let subscription = match subscription(shared, delivery.subscription_id).await {
+        Ok(s) => s,
+        Err(reason) => {
+            tracing::error!(delivery = delivery.id, %reason, "Delivery has no usable subscription.");
+            return Some(AttemptRecord {
+                delivery_id: delivery.id,
+                attempts: delivery.attempts + 1,
+                next: NextState::Dead,
+                status: None,
+                error: Some(reason),
+            });
+        }
+    };
+    let ctx = AttemptContext {
+        client: &shared.client,
+        account_id: &shared.settings.account_id,
+        timeout: shared.settings.timeout,
+    };
+    let result = attempt(&ctx, &subscription, delivery).await;
+    let attempts = delivery.attempts + 1;
+    let outcome = decide(
+        &result,
+        attempts,
+        subscription.endpoint.strategy,
+        &shared.settings.retry,
+        shared.settings.max_retry_after,
+        &mut rand::rng(),
+    );
+    let (status, error) = match &result {
+        AttemptResult::Delivered { status } => (Some(*status), None),
+        AttemptResult::Failed { status, error, .. } => (*status, Some(error.clone())),
+    };
+    let next = match outcome {
+        Outcome::Delivered => NextState::Delivered,
+        Outcome::Retry { after } => {
+            tracing::debug!(delivery = delivery.id, attempts, error = ?error, "Delivery attempt failed; will retry.");
+            NextState::Retry {
+                at: Utc::now() + after,
+            }
+        }
+        Outcome::Dead { reason } => {
+            tracing::warn!(delivery = delivery.id, message = %delivery.message.id, %reason, "Delivery is dead.");
+            NextState::Dead
+        }
+    };
+    Some(AttemptRecord {
+        delivery_id: delivery.id,
+        attempts,
+        next,
+        status,
+        error,
+    })
+}
+
+async fn subscription(shared: &Shared, id: i64) -> Result<Arc<Subscription>, String> {
+    if let Some(found) = lock(&shared.subscriptions).get(&id) {
+        return Ok(found.clone());
+    }
+    match shared.store.subscription(id).await {
+        Ok(Some(found)) => {
+            let found = Arc::new(found);
+            lock(&shared.subscriptions).insert(id, found.clone());
+            Ok(found)
+        }
+        Ok(None) => Err(format!("subscription {id} does not exist")),
+        Err(e) => Err(format!("cannot load subscription {id}: {e}")),
+    }
+}
+
+/// Writes outcomes in batches until every sender is gone. If the database refuses, the
+/// leases run out and the deliveries are attempted again (at-least-once).
+async fn record_outcomes(store: Store, mut rx: mpsc::UnboundedReceiver<AttemptRecord>) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let mut delay = Duration::from_millis(50);
+        for _ in 0..5 {
+            match store.record_attempts(&batch, Utc::now()).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, outcomes = batch.len(), "Recording delivery outcomes failed; retrying.");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        batch.clear();
+    }
+}

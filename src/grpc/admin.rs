@@ -1,0 +1,82 @@
+//! `bucketbus.v1.Admin`: notification rules.
+
+use tonic::{Request, Response, Status};
+
+use super::convert;
+use super::pb;
+use super::status::status;
+use crate::admin::Admin;
+
+pub struct AdminService {
+    admin: Admin,
+}
+
+impl AdminService {
+    pub fn new(admin: Admin) -> AdminService {
+        AdminService { admin }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::admin_server::Admin for AdminService {
+    async fn put_rule(
+        &self,
+        request: Request<pb::PutRuleRequest>,
+    ) -> Result<Response<pb::PutRuleResponse>, Status> {
+        let rule = request
+            .into_inner()
+            .rule
+            .ok_or_else(|| Status::invalid_argument("rule: is required"))?;
+        let spec = convert::rule_spec(rule).map_err(status)?;
+        let saved = self.admin.put_rule(spec).await.map_err(status)?;
+        Ok(Response::new(pb::PutRuleResponse {
+            rule: Some(convert::rule(&saved.rule)),
+            created: saved.created,
+        }))
+    }
+
+    async fn get_rule(
+        &self,
+        request: Request<pb::GetRuleRequest>,
+    ) -> Result<Response<pb::Rule>, Status> {
+        let r = request.into_inner();
+        let rule = self.admin.get_rule(&r.bucket, &r.name).map_err(status)?;
+        Ok(Response::new(convert::rule(&rule)))
+    }
+
+    async fn list_rules(
+        &self,
+        request: Request<pb::ListRulesRequest>,
+    ) -> Result<Response<pb::ListRulesResponse>, Status> {
+        let rules = self.admin.list_rules(&request.into_inner().bucket);
+        Ok(Response::new(pb::ListRulesResponse {
+            rules: rules.iter().map(|r| convert::rule(r)).collect(),
+        }))
+    }
+
+    async fn delete_rule(
+        &self,
+        request: Request<pb::DeleteRuleRequest>,
+    ) -> Result<Response<pb::DeleteRuleResponse>, Status> {
+        let r = request.into_inner();
+        self.admin
+            .delete_rule(&r.bucket, &r.name)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::DeleteRuleResponse {}))
+    }
+
+    async fn match_rules(
+        &self,
+        request: Request<pb::MatchRulesRequest>,
+    ) -> Result<Response<pb::MatchRulesResponse>, Status> {
+        let r = request.into_inner();
+        let verdicts = self
+            .admin
+            .match_rules(&r.bucket, &r.key, &r.event_name, r.delete_marker)
+            .map_err(status)?;
+        Ok(Response::new(pb::MatchRulesResponse {
+            verdicts: verdicts.into_iter().map(convert::verdict).collect(),
+        }))
+    }
+}

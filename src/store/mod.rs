@@ -1,0 +1,231 @@
+//! The durable state of bucketbus behind one facade: rules and subscriptions, the topics'
+//! messages, HTTP deliveries with their leases and outcomes, and the idempotency ledger.
+//! Only this module sees sqlx; SQLite is the embedded backend.
+
+mod rows;
+mod sqlite;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{Code, HasCode};
+use crate::model::{EventSet, Message, Rule, RuleSpec, Subscription};
+
+/// A store failure. Callers branch on the kind: a lost database is retryable.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("cannot open database {url}: {message}")]
+    Open { url: String, message: String },
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+impl HasCode for Error {
+    fn code(&self) -> Code {
+        match self {
+            Error::Database(_) | Error::Open { .. } => Code::Unavailable,
+            Error::Corrupt(_) => Code::Internal,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A message to append, with the HTTP subscriptions that get a delivery of it.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub message: Message,
+    pub object_key: String,
+    pub event_name: &'static str,
+    pub subscription_ids: Vec<i64>,
+}
+
+/// The messages of one record, appended atomically with its idempotency entry.
+#[derive(Debug, Clone)]
+pub struct AppendItem {
+    pub record_id: Option<String>,
+    /// The publish result to return on a resend (opaque to the store).
+    pub result: String,
+    pub messages: Vec<NewMessage>,
+}
+
+/// What became of one [`AppendItem`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    New,
+    /// The record_id was seen before; nothing was written and this is the original result.
+    Duplicate {
+        result: String,
+    },
+}
+
+/// A delivery reserved for one attempt until its lease ends.
+#[derive(Debug, Clone)]
+pub struct LeasedDelivery {
+    pub id: i64,
+    /// Attempts made before this one.
+    pub attempts: u32,
+    pub subscription_id: i64,
+    pub message: Message,
+}
+
+/// The state a delivery moves to after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextState {
+    Delivered,
+    Retry { at: DateTime<Utc> },
+    Dead,
+}
+
+/// The recorded result of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    pub delivery_id: i64,
+    /// Attempts made including this one.
+    pub attempts: u32,
+    pub next: NextState,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// A delivery as stored (for inspection and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryView {
+    pub id: i64,
+    pub message_id: String,
+    pub subscription_id: i64,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+/// Deliveries per state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryCounts {
+    pub pending: u64,
+    pub delivered: u64,
+    pub dead: u64,
+}
+
+/// The result of persisting a rule.
+#[derive(Debug, Clone)]
+pub struct PutRuleOutcome {
+    pub rule: Rule,
+    pub created: bool,
+}
+
+/// The store handle (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Store {
+    backend: sqlite::SqliteStore,
+}
+
+impl Store {
+    /// Opens the database named by `url` (creating it if missing) and runs the migrations.
+    pub async fn open(url: &str) -> Result<Store> {
+        Ok(Store {
+            backend: sqlite::SqliteStore::open(url).await?,
+        })
+    }
+
+    /// Reserves `n` consecutive message sequence numbers and returns the first.
+    pub fn allocate_seqs(&self, n: usize) -> i64 {
+        self.backend.allocate_seqs(n)
+    }
+
+    /// Appends the messages and deliveries of every item in one transaction.
+    pub async fn append(&self, items: &[AppendItem], now: DateTime<Utc>) -> Result<Vec<Appended>> {
+        self.backend.append(items, now).await
+    }
+
+    pub async fn load_rules(&self) -> Result<Vec<Rule>> {
+        self.backend.load_rules().await
+    }
+
+    /// Creates or replaces a rule (already validated), reconciling its subscriptions.
+    pub async fn put_rule(
+        &self,
+        spec: &RuleSpec,
+        event_set: EventSet,
+        now: DateTime<Utc>,
+    ) -> Result<PutRuleOutcome> {
+        self.backend.put_rule(spec, event_set, now).await
+    }
+
+    /// Deletes a rule; its subscriptions are retired (pending deliveries still go out).
+    pub async fn delete_rule(&self, bucket: &str, name: &str, now: DateTime<Utc>) -> Result<bool> {
+        self.backend.delete_rule(bucket, name, now).await
+    }
+
+    /// Any subscription, retired or not.
+    pub async fn subscription(&self, id: i64) -> Result<Option<Subscription>> {
+        self.backend.subscription(id).await
+    }
+
+    /// Leases up to `limit` due deliveries (at most `per_subscription` each, none of the
+    /// `skip` subscriptions) until `lease_until`.
+    pub async fn lease_due(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+        per_subscription: usize,
+        skip: &[i64],
+    ) -> Result<Vec<LeasedDelivery>> {
+        self.backend
+            .lease_due(now, lease_until, limit, per_subscription, skip)
+            .await
+    }
+
+    /// Writes the results of attempts, all in one transaction.
+    pub async fn record_attempts(
+        &self,
+        attempts: &[AttemptRecord],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.backend.record_attempts(attempts, now).await
+    }
+
+    /// When the earliest pending delivery is due.
+    pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        self.backend.next_due_at().await
+    }
+
+    /// Forgets record_ids older than `before`; returns how many.
+    pub async fn purge_record_ids(&self, before: DateTime<Utc>) -> Result<u64> {
+        self.backend.purge_record_ids(before).await
+    }
+
+    pub async fn delivery_counts(&self) -> Result<DeliveryCounts> {
+        self.backend.delivery_counts().await
+    }
+
+    pub async fn deliveries_of_message(&self, message_id: &str) -> Result<Vec<DeliveryView>> {
+        self.backend.deliveries_of_message(message_id).await
+    }
+
+    pub async fn message(&self, message_id: &str) -> Result<Option<Message>> {
+        self.backend.message(message_id).await
+    }
+
+    /// Number of messages in a topic.
+    pub async fn topic_len(&self, topic: &str) -> Result<u64> {
+        self.backend.topic_len(topic).await
+    }
+
+    pub async fn close(&self) {
+        self.backend.close().await
+    }
+}
+
+#[cfg(test)]
+mod tests;
