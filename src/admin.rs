@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use chrono::Utc;
+use chrono::{SubsecRound as _, Utc};
 use tokio::sync::Mutex;
 
 use crate::error::{Code, HasCode, Invalid};
@@ -76,7 +76,11 @@ impl Admin {
                 "rule.endpoints[{index}].queue: queue endpoints are not available yet; use an http endpoint"
             )));
         }
-        let outcome = self.store.put_rule(&spec, event_set, Utc::now()).await?;
+        // Millisecond precision: what the store keeps, so a reloaded rule equals this one.
+        let outcome = self
+            .store
+            .put_rule(&spec, event_set, Utc::now().trunc_subsecs(3))
+            .await?;
         let rule = Arc::new(outcome.rule);
         self.rules
             .store(Arc::new(current.with_rule((*rule).clone())));

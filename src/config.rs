@@ -194,7 +194,7 @@ impl Settings {
     pub fn from_toml(text: &str, origin: &str) -> Result<Settings, Error> {
         let parse_err = |e: toml::de::Error| Error::Parse {
             path: origin.to_string(),
-            message: e.to_string().trim_end().to_string(),
+            message: e.message().trim_end().replace('\n', " "),
         };
         let mut merged: toml::Table = EXAMPLE_CONFIG.parse().map_err(parse_err)?;
         let overlay: toml::Table = text.parse().map_err(parse_err)?;

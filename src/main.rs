@@ -29,7 +29,7 @@ enum Command {
     /// Run the daemon (embedded SQLite in ./bucketbus-data by default).
     Serve(ServeArgs),
     /// Publish one record, as a storage node would, and print the event status.
-    Publish(cli::publish::PublishArgs),
+    Publish(Box<cli::publish::PublishArgs>),
     /// Create, inspect and delete notification rules.
     #[command(subcommand)]
     Rule(cli::rule::RuleCommand),
@@ -68,7 +68,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Publish(args) => cli::publish::run(args).await.map_err(Failure::Other),
+            Command::Publish(args) => cli::publish::run(*args).await.map_err(Failure::Other),
             Command::Rule(command) => cli::rule::run(command).await.map_err(Failure::Other),
             Command::PrintConfig => {
                 print!("{}", config::EXAMPLE_CONFIG);

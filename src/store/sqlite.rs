@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use serde_json::json;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
@@ -22,6 +22,9 @@ use super::{
     LeasedDelivery, NextState, PutRuleOutcome, Result,
 };
 use crate::model::{EventSet, Message, Rule, RuleSpec, Subscription};
+
+/// id, subscription_id, state, attempts, last_status, last_error.
+type DeliveryRow = (i64, i64, i64, i64, Option<i64>, Option<String>);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -46,6 +49,9 @@ impl SqliteStore {
             url: url.to_string(),
             message,
         };
+        if !url.starts_with("sqlite:") {
+            return Err(open_err("not a sqlite: URL".into()));
+        }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| open_err(e.to_string()))?
             .create_if_missing(true)
@@ -187,6 +193,7 @@ impl SqliteStore {
         event_set: EventSet,
         now: DateTime<Utc>,
     ) -> Result<PutRuleOutcome> {
+        let now = now.trunc_subsecs(3);
         let mut tx = self.writer.begin().await?;
         let existing: Option<(String, i64)> =
             sqlx::query_as("SELECT topic, created_at FROM rules WHERE bucket = ?1 AND name = ?2")
@@ -385,7 +392,7 @@ impl SqliteStore {
     }
 
     pub async fn deliveries_of_message(&self, message_id: &str) -> Result<Vec<DeliveryView>> {
-        let rows: Vec<(i64, i64, i64, i64, Option<i64>, Option<String>)> = sqlx::query_as(
+        let rows: Vec<DeliveryRow> = sqlx::query_as(
             "SELECT d.id, d.subscription_id, d.state, d.attempts, d.last_status, d.last_error
              FROM deliveries d JOIN messages m ON m.seq = d.message_seq
              WHERE m.id = ?1 ORDER BY d.id",
@@ -453,24 +460,30 @@ async fn known_results(
     Ok(rows.into_iter().collect())
 }
 
-/// `{bucket}-{rule}`, or with a hash suffix if another rule already has that topic.
+/// `{bucket}-{rule}`; if another rule already has that topic, the same with a suffix derived
+/// from the (bucket, rule) pair, then with a counter, until the name is free.
 async fn free_topic_name(
     tx: &mut Transaction<'static, Sqlite>,
     bucket: &str,
     name: &str,
 ) -> Result<String> {
-    let plain = format!("{bucket}-{name}");
-    let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rules WHERE topic = ?1)")
-        .bind(&plain)
-        .fetch_one(&mut **tx)
-        .await?;
-    if !taken {
-        return Ok(plain);
-    }
     use sha2::Digest as _;
+    let plain = format!("{bucket}-{name}");
     let digest = sha2::Sha256::digest(format!("{bucket}\0{name}").as_bytes());
-    let suffix: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    Ok(format!("{plain}-{suffix}"))
+    let hash: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let hashed = format!("{plain}-{hash}");
+    let numbered = (2..).map(|n| format!("{hashed}-{n}"));
+    for candidate in [plain, hashed.clone()].into_iter().chain(numbered) {
+        let taken: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rules WHERE topic = ?1)")
+                .bind(&candidate)
+                .fetch_one(&mut **tx)
+                .await?;
+        if !taken {
+            return Ok(candidate);
+        }
+    }
+    unreachable!("the candidate names never run out")
 }
 
 /// Keeps the subscriptions whose endpoint is unchanged (their pending deliveries continue),

@@ -1,1 +1,10 @@
+//! The integration test binary: every test starts the real broker in-process and talks to it
+//! through the generated gRPC client and a real HTTP receiver.
 
+mod admin;
+mod bad_input;
+mod cli;
+mod delivery;
+mod durability;
+mod publish;
+mod support;

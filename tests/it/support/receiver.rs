@@ -1,0 +1,136 @@
+//! A scriptable HTTP endpoint on a port-0 listener: records every request it gets and answers
+//! per path as the test scripted (204 by default, failures, 429 with Retry-After, slowness).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+
+/// How the receiver answers requests to one path.
+#[derive(Clone, Debug)]
+pub enum Behavior {
+    /// 204 No Content.
+    Ok,
+    /// `status` for the first `times` requests, then 204.
+    FailFirst { times: usize, status: u16 },
+    /// Always `status`.
+    Always(u16),
+    /// 429 with `Retry-After: secs` for the first request, then 204.
+    RetryAfterOnce { secs: u64 },
+    /// Waits `delay` before answering 204.
+    Slow(Duration),
+}
+
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    scripts: HashMap<String, Behavior>,
+    received: Vec<Received>,
+}
+
+#[derive(Clone)]
+pub struct Receiver {
+    inner: Arc<Mutex<Inner>>,
+    pub addr: std::net::SocketAddr,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(inner.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver { inner, addr }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn script(&self, path: &str, behavior: Behavior) {
+        self.inner
+            .lock()
+            .unwrap()
+            .scripts
+            .insert(path.to_string(), behavior);
+    }
+
+    /// Every request received on `path`, in arrival order.
+    pub fn received(&self, path: &str) -> Vec<Received> {
+        self.inner
+            .lock()
+            .unwrap()
+            .received
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    pub fn count(&self, path: &str) -> usize {
+        self.inner
+            .lock()
+            .unwrap()
+            .received
+            .iter()
+            .filter(|r| r.path == path)
+            .count()
+    }
+}
+
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let (behavior, seen) = {
+        let mut inner = inner.lock().unwrap();
+        let seen = inner.received.iter().filter(|r| r.path == path).count();
+        inner.received.push(Received {
+            path: path.clone(),
+            headers,
+            body,
+            at: Instant::now(),
+        });
+        (
+            inner.scripts.get(&path).cloned().unwrap_or(Behavior::Ok),
+            seen,
+        )
+    };
+    match behavior {
+        Behavior::Ok => StatusCode::NO_CONTENT.into_response(),
+        Behavior::FailFirst { times, status } if seen < times => status_of(status).into_response(),
+        Behavior::FailFirst { .. } => StatusCode::NO_CONTENT.into_response(),
+        Behavior::Always(status) => status_of(status).into_response(),
+        Behavior::RetryAfterOnce { secs } if seen == 0 => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", secs.to_string())],
+        )
+            .into_response(),
+        Behavior::RetryAfterOnce { .. } => StatusCode::NO_CONTENT.into_response(),
+        Behavior::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            StatusCode::NO_CONTENT.into_response()
+        }
+    }
+}
+
+fn status_of(code: u16) -> StatusCode {
+    StatusCode::from_u16(code).unwrap()
+}
