@@ -52,6 +52,11 @@ impl HasCode for Error {
     }
 }
 
+/// A commit this large means records arrive faster than they commit one by one…
+const BUSY_BATCH: usize = 32;
+/// …so the next commit waits this long to gather more.
+const BUSY_LINGER: std::time::Duration = std::time::Duration::from_micros(500);
+
 struct Pending {
     item: AppendItem,
     reply: oneshot::Sender<Result<Appended, String>>,
@@ -168,6 +173,7 @@ async fn run_writer(
     cancel: CancellationToken,
 ) {
     let mut closing = false;
+    let mut last_batch = 0;
     loop {
         let first = if closing {
             rx.recv().await
@@ -183,13 +189,20 @@ async fn run_writer(
             }
         };
         let Some(first) = first else { break };
-        let mut batch = vec![first];
+        let mut batch = Vec::with_capacity(max_batch);
+        batch.push(first);
         gather(&mut rx, &mut batch, max_batch);
         if batch.len() < max_batch {
-            // Let publishers that are already running enqueue too: their commit is then shared.
-            tokio::task::yield_now().await;
+            if last_batch >= BUSY_BATCH {
+                // Under load, a moment more fills the transaction: fewer, larger commits.
+                tokio::time::sleep(BUSY_LINGER).await;
+            } else {
+                // Let publishers that are already running enqueue too.
+                tokio::task::yield_now().await;
+            }
             gather(&mut rx, &mut batch, max_batch);
         }
+        last_batch = batch.len();
         commit(&store, batch, &committed).await;
     }
 }
@@ -206,8 +219,14 @@ fn gather(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, max_batch:
 async fn commit(store: &Store, batch: Vec<Pending>, committed: &Notify) {
     let (items, replies): (Vec<AppendItem>, Vec<_>) =
         batch.into_iter().map(|p| (p.item, p.reply)).unzip();
+    let started = std::time::Instant::now();
     match store.append(&items, Utc::now()).await {
         Ok(outcomes) => {
+            tracing::debug!(
+                records = items.len(),
+                micros = started.elapsed().as_micros() as u64,
+                "Committed."
+            );
             let any_delivery = items
                 .iter()
                 .any(|i| i.messages.iter().any(|m| !m.subscription_ids.is_empty()));

@@ -22,6 +22,11 @@ const LEASE_BATCH: usize = 256;
 const RECORD_BATCH: usize = 512;
 /// The longest the loop sleeps without looking at the database.
 const FALLBACK_POLL: Duration = Duration::from_secs(1);
+/// The shortest time between two lease rounds that did not fill a batch: each round is a
+/// write transaction, so freed slots are gathered instead of leased one by one.
+const LEASE_INTERVAL: Duration = Duration::from_millis(5);
+/// How long the recorder waits for more outcomes before writing a partial batch.
+const RECORD_LINGER: Duration = Duration::from_millis(5);
 
 struct Lane {
     in_flight: usize,
@@ -107,6 +112,10 @@ async fn dispatch(
         }
         if leased_full_batch {
             continue;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(LEASE_INTERVAL) => {}
+            () = cancel.cancelled() => break,
         }
         let sleep = idle_wait(&shared.store).await;
         tokio::select! {
@@ -261,6 +270,15 @@ async fn subscription(shared: &Shared, id: i64) -> Result<Arc<Subscription>, Str
 async fn record_outcomes(store: Store, mut rx: mpsc::UnboundedReceiver<AttemptRecord>) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        if batch.len() < RECORD_BATCH {
+            tokio::time::sleep(RECORD_LINGER).await;
+            while batch.len() < RECORD_BATCH {
+                match rx.try_recv() {
+                    Ok(record) => batch.push(record),
+                    Err(_) => break,
+                }
+            }
+        }
         let mut delay = Duration::from_millis(50);
         for _ in 0..5 {
             match store.record_attempts(&batch, Utc::now()).await {

@@ -23,8 +23,28 @@ use super::{
 };
 use crate::model::{EventSet, Message, Rule, RuleSpec, Subscription};
 
+/// A message as one element of an append batch: a JSON array of
+/// (seq, id, topic, bucket, rule, object_key, event_name, body, published_at), serialised
+/// straight from references.
+#[derive(serde::Serialize)]
+struct MessageRow<'a>(
+    i64,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    i64,
+);
+
 /// id, subscription_id, state, attempts, last_status, last_error.
 type DeliveryRow = (i64, i64, i64, i64, Option<i64>, Option<String>);
+
+/// How many due rows a lease looks at per row it may take: bounds the work of one lease while
+/// leaving room to skip past rows of endpoints that already got their share in this round.
+const LEASE_SCAN_FACTOR: usize = 4;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -108,33 +128,33 @@ impl SqliteStore {
         let (mut messages, mut deliveries, mut results) = (Vec::new(), Vec::new(), Vec::new());
         for item in items {
             if let Some(id) = item.record_id.as_deref() {
-                if let Some(result) = known
+                let seen = known
                     .get(id)
                     .map(String::as_str)
-                    .or(first_in_batch.get(id).copied())
-                {
+                    .or(first_in_batch.get(id).copied());
+                if let Some(result) = seen {
                     outcomes.push(Appended::Duplicate {
                         result: result.to_string(),
                     });
                     continue;
                 }
                 first_in_batch.insert(id, &item.result);
-                results.push(json!([id, item.result]));
+                results.push((id, item.result.as_str()));
             }
             for new in &item.messages {
                 let m = &new.message;
-                messages.push(json!([
+                messages.push(MessageRow(
                     m.seq,
-                    m.id,
-                    m.topic,
-                    m.bucket,
-                    m.rule,
-                    new.object_key,
+                    &m.id,
+                    &m.topic,
+                    &m.bucket,
+                    &m.rule,
+                    &new.object_key,
                     new.event_name,
-                    m.body,
-                    ms(m.published_at)
-                ]));
-                deliveries.extend(new.subscription_ids.iter().map(|s| json!([m.seq, s])));
+                    &m.body,
+                    ms(m.published_at),
+                ));
+                deliveries.extend(new.subscription_ids.iter().map(|s| (m.seq, *s)));
             }
             outcomes.push(Appended::New);
         }
@@ -278,7 +298,8 @@ impl SqliteStore {
             "WITH due AS (
                  SELECT id, subscription_id FROM deliveries
                  WHERE state = 0 AND next_attempt_at <= ?1
-                   AND subscription_id NOT IN (SELECT value FROM json_each(?2))),
+                   AND subscription_id NOT IN (SELECT value FROM json_each(?2))
+                 ORDER BY next_attempt_at LIMIT ?6),
              picked AS (
                  SELECT id FROM (
                      SELECT id, ROW_NUMBER() OVER (PARTITION BY subscription_id) AS rn FROM due)
@@ -292,6 +313,7 @@ impl SqliteStore {
         .bind(per_subscription as i64)
         .bind(limit as i64)
         .bind(ms(lease_until))
+        .bind((limit * LEASE_SCAN_FACTOR) as i64)
         .fetch_all(&self.writer)
         .await?;
         if leased.is_empty() {
