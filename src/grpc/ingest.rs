@@ -5,9 +5,11 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
+use super::codec::DECODE_ERROR_VAR;
 use super::convert::{publish_response, record_input};
 use super::pb;
 use super::status::{code_name, status};
+use crate::error::Invalid;
 use crate::ingest::{Error, Ingest, event_status_failed};
 
 pub struct IngestService {
@@ -31,6 +33,10 @@ async fn publish_one(
         ));
     };
     let sequence = record.sequence;
+    if let Some(field) = record.x_vars.get(DECODE_ERROR_VAR) {
+        let invalid = Invalid::new(field.as_str(), "must be valid UTF-8").under("record");
+        return Err((sequence, Error::Invalid(invalid)));
+    }
     match ingest.publish(record_input(record)).await {
         Ok(published) => Ok(publish_response(sequence, published)),
         Err(e) => Err((sequence, e)),

@@ -168,6 +168,8 @@ struct RawRecord {
     key: Vec<u8>,
     #[prost(string, tag = "3")]
     event_name: String,
+    #[prost(uint64, tag = "20")]
+    sequence: u64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -187,6 +189,7 @@ async fn a_key_that_is_not_utf8_is_invalid_argument_naming_the_field() {
             bucket: "photos".into(),
             key: vec![b'a', 0xff, 0xfe],
             event_name: "ObjectCreated:PutObject".into(),
+            sequence: 1,
         }),
     };
     let codec = tonic_prost::ProstCodec::<RawPublishRequest, pb::PublishResponse>::default();
@@ -198,10 +201,56 @@ async fn a_key_that_is_not_utf8_is_invalid_argument_naming_the_field() {
         .unwrap_err();
 
     assert_eq!(status.code(), Code::InvalidArgument);
-    assert!(
-        status.message().contains("OperationRecord.key"),
-        "{}",
-        status.message()
+    assert_eq!(status.message(), "record.key: must be valid UTF-8");
+}
+
+#[tokio::test]
+async fn a_record_that_is_not_utf8_on_a_stream_gets_an_error_response_and_the_stream_goes_on() {
+    use tokio_stream::StreamExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    put_rule(
+        &broker,
+        http_rule(
+            "photos",
+            "all",
+            &["ObjectCreated:*"],
+            "http://127.0.0.1:9/x",
+        ),
+    )
+    .await;
+    let mut grpc = tonic::client::Grpc::new(broker.channel.clone());
+    grpc.ready().await.unwrap();
+    let good = |sequence| RawPublishRequest {
+        record: Some(RawRecord {
+            bucket: "photos".into(),
+            key: b"ok.jpg".to_vec(),
+            event_name: "ObjectCreated:PutObject".into(),
+            sequence,
+        }),
+    };
+    let mut bad = good(2);
+    bad.record.as_mut().unwrap().key = vec![0xc3, 0x28];
+    let requests = tokio_stream::iter(vec![good(1), bad, good(3)]);
+    let codec = tonic_prost::ProstCodec::<RawPublishRequest, pb::PublishResponse>::default();
+    let path =
+        tonic::codegen::http::uri::PathAndQuery::from_static("/bucketbus.v1.Ingest/PublishStream");
+
+    let responses: Vec<pb::PublishResponse> = grpc
+        .streaming(tonic::Request::new(requests), path, codec)
+        .await
+        .unwrap()
+        .into_inner()
+        .map(|r| r.unwrap())
+        .collect()
+        .await;
+
+    assert_eq!(
+        responses.iter().map(|r| r.sequence).collect::<Vec<_>>(),
+        [1, 2, 3]
     );
-    assert!(status.message().contains("UTF-8"), "{}", status.message());
+    assert!(responses[0].error.is_none() && responses[2].error.is_none());
+    let error = responses[1].error.as_ref().unwrap();
+    assert_eq!(error.code, "INVALID_ARGUMENT");
+    assert_eq!(error.message, "record.key: must be valid UTF-8");
 }
