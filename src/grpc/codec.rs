@@ -211,7 +211,8 @@ mod tests {
         let error = pb::PublishRequest::decode(bytes.clone()).unwrap_err();
         let status = pb::PublishRequest::recover(bytes, error).unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument);
-        let other = pb::GetRuleRequest::recover(Bytes::new(), prost::DecodeError::new("x"));
+        let error = pb::GetRuleRequest::decode(&[0x0a, 0xff][..]).unwrap_err();
+        let other = pb::GetRuleRequest::recover(Bytes::new(), error);
         assert_eq!(other.unwrap_err().code(), tonic::Code::InvalidArgument);
     }
 }
