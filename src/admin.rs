@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use chrono::{SubsecRound as _, Utc};
+use chrono::Utc;
 use tokio::sync::Mutex;
 
 use crate::error::{Code, HasCode, Invalid};
@@ -64,6 +64,15 @@ impl Admin {
 
     /// Creates or replaces a rule; in force for every record published after it returns.
     pub async fn put_rule(&self, spec: RuleSpec) -> Result<PutRuleResult, Error> {
+        // Run to completion even if the caller goes away: the store commit and the in-memory
+        // swap must not be separated.
+        let admin = self.clone();
+        tokio::spawn(async move { admin.save_rule(spec).await })
+            .await
+            .map_err(|e| Error::Store(store::Error::Corrupt(format!("rule update failed: {e}"))))?
+    }
+
+    async fn save_rule(&self, spec: RuleSpec) -> Result<PutRuleResult, Error> {
         let _serialised = self.writes.lock().await;
         let current = self.rules.load_full();
         let event_set = current.check_put(&spec, &self.limits)?;
@@ -76,11 +85,7 @@ impl Admin {
                 "rule.endpoints[{index}].queue: queue endpoints are not available yet; use an http endpoint"
             )));
         }
-        // Millisecond precision: what the store keeps, so a reloaded rule equals this one.
-        let outcome = self
-            .store
-            .put_rule(&spec, event_set, Utc::now().trunc_subsecs(3))
-            .await?;
+        let outcome = self.store.put_rule(&spec, event_set, Utc::now()).await?;
         let rule = Arc::new(outcome.rule);
         self.rules
             .store(Arc::new(current.with_rule((*rule).clone())));
@@ -114,6 +119,13 @@ impl Admin {
 
     /// Deletes a rule; deliveries already made from it still go out.
     pub async fn delete_rule(&self, bucket: &str, name: &str) -> Result<(), Error> {
+        let (admin, bucket, name) = (self.clone(), bucket.to_string(), name.to_string());
+        tokio::spawn(async move { admin.remove_rule(&bucket, &name).await })
+            .await
+            .map_err(|e| Error::Store(store::Error::Corrupt(format!("rule delete failed: {e}"))))?
+    }
+
+    async fn remove_rule(&self, bucket: &str, name: &str) -> Result<(), Error> {
         let _serialised = self.writes.lock().await;
         if !self.store.delete_rule(bucket, name, Utc::now()).await? {
             return Err(Error::NotFound {

@@ -16,7 +16,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::admin::Admin;
 use crate::config::Settings;
-use crate::grpc::{AdminService, IngestService, pb};
 use crate::ingest::{self, Ingest};
 use crate::rules::RuleSet;
 use crate::store::{self, Store};
@@ -126,16 +125,9 @@ fn serve_grpc(
     admin: Admin,
     intake: CancellationToken,
 ) -> JoinHandle<()> {
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tokio::spawn(async move {
-        let served = tonic::transport::Server::builder()
-            .add_service(pb::ingest_server::IngestServer::new(IngestService::new(
-                ingest,
-            )))
-            .add_service(pb::admin_server::AdminServer::new(AdminService::new(admin)))
-            .serve_with_incoming_shutdown(incoming, intake.cancelled_owned())
-            .await;
-        if let Err(e) = served {
+        if let Err(e) = crate::grpc::serve(listener, ingest, admin, intake.cancelled_owned()).await
+        {
             tracing::error!(error = %e, "gRPC server failed.");
         }
     })
@@ -157,8 +149,17 @@ impl Running {
     pub async fn shutdown(self) -> bool {
         tracing::info!("Shutting down: no new requests.");
         self.intake.cancel();
+        // In-flight RPCs finish; a client that keeps a stream open past the grace period is
+        // cut off (what it was answered is committed; what it was not, it resends).
+        let deadline = tokio::time::Instant::now() + self.grace;
         for server in self.servers {
-            let _finished = server.await;
+            let abort = server.abort_handle();
+            if tokio::time::timeout_at(deadline, server).await.is_err() {
+                tracing::warn!(
+                    "A client kept its connection open past the grace period; closing it."
+                );
+                abort.abort();
+            }
         }
         self.writer_cancel.cancel();
         let _finished = self.writer.await;

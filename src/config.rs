@@ -256,6 +256,19 @@ pub fn check_database_url(url: &str) -> Result<String, Error> {
     }
 }
 
+/// Node resends within a day must find their record_id.
+const MIN_RECORD_ID_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+fn at_most_a_day(field: &'static str, value: Duration) -> Result<(), Error> {
+    if value > Duration::from_secs(24 * 3600) {
+        return Err(Error::Invalid {
+            field,
+            constraint: "must be at most 24h".into(),
+        });
+    }
+    Ok(())
+}
+
 fn positive(field: &'static str, value: usize) -> Result<usize, Error> {
     if value == 0 {
         return Err(Error::Invalid {
@@ -289,6 +302,25 @@ impl FileConfig {
             return Err(Error::Invalid {
                 field: "delivery.exponential_decay_retry.initial",
                 constraint: "must not exceed delivery.exponential_decay_retry.max".into(),
+            });
+        }
+        for (field, value) in [
+            ("delivery.max_retry_after", d.max_retry_after),
+            ("delivery.backoff_retry.max", d.backoff_retry.max),
+            (
+                "delivery.exponential_decay_retry.max",
+                d.exponential_decay_retry.max,
+            ),
+            ("delivery.timeout", d.timeout),
+            ("delivery.lease", d.lease),
+        ] {
+            at_most_a_day(field, value)?;
+        }
+        if self.ingest.record_id_retention < MIN_RECORD_ID_RETENTION {
+            return Err(Error::Invalid {
+                field: "ingest.record_id_retention",
+                constraint: "must be at least 24h (resends within a day must stay idempotent)"
+                    .into(),
             });
         }
         let timeout = nonzero("delivery.timeout", d.timeout)?;
@@ -399,6 +431,14 @@ mod tests {
         );
         let err = Settings::from_toml("[storage]\ndatabase = \"mysql://x\"\n", "t").unwrap_err();
         assert!(err.to_string().contains("storage.database"), "{err}");
+        let err = Settings::from_toml("[ingest]\nrecord_id_retention = \"1h\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("at least 24h"), "{err}");
+        let err = Settings::from_toml("[delivery]\nmax_retry_after = \"30d\"\n", "t").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("delivery.max_retry_after: must be at most 24h"),
+            "{err}"
+        );
     }
 
     #[test]

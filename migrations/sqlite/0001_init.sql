@@ -50,7 +50,7 @@ CREATE TABLE deliveries (
     last_error      TEXT,
     updated_at      INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state = 0;
+CREATE INDEX deliveries_due ON deliveries (subscription_id, next_attempt_at) WHERE state = 0;
 CREATE INDEX deliveries_message ON deliveries (message_seq);
 
 -- Results of records that carried a record_id, so a resend returns the original result.

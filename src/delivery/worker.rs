@@ -24,9 +24,9 @@ const RECORD_BATCH: usize = 512;
 const FALLBACK_POLL: Duration = Duration::from_secs(1);
 /// The shortest time between two lease rounds that did not fill a batch: each round is a
 /// write transaction, so freed slots are gathered instead of leased one by one.
-const LEASE_INTERVAL: Duration = Duration::from_millis(5);
+const LEASE_INTERVAL: Duration = Duration::from_millis(20);
 /// How long the recorder waits for more outcomes before writing a partial batch.
-const RECORD_LINGER: Duration = Duration::from_millis(5);
+const RECORD_LINGER: Duration = Duration::from_millis(20);
 
 struct Lane {
     in_flight: usize,
@@ -78,19 +78,12 @@ async fn dispatch(
 ) {
     let cap = shared.settings.concurrency_per_endpoint;
     while !cancel.is_cancelled() {
-        let (saturated, in_flight) = {
-            let lanes = lock(&shared.lanes);
-            let saturated: Vec<i64> = lanes
-                .iter()
-                .filter(|(_, l)| l.in_flight >= cap)
-                .map(|(id, _)| *id)
-                .collect();
-            (
-                saturated,
-                lanes.values().map(|l| l.in_flight).sum::<usize>(),
-            )
-        };
-        let free = shared.settings.max_in_flight.saturating_sub(in_flight);
+        let in_flight: Vec<(i64, usize)> = lock(&shared.lanes)
+            .iter()
+            .map(|(id, lane)| (*id, lane.in_flight))
+            .collect();
+        let total: usize = in_flight.iter().map(|(_, n)| n).sum();
+        let free = shared.settings.max_in_flight.saturating_sub(total);
         let limit = free.min(LEASE_BATCH);
         let mut leased_full_batch = false;
         if limit > 0 {
@@ -98,13 +91,13 @@ async fn dispatch(
             let lease_until = now + shared.settings.lease;
             match shared
                 .store
-                .lease_due(now, lease_until, limit, cap, &saturated)
+                .lease_due(now, lease_until, limit, cap, &in_flight)
                 .await
             {
                 Ok(leased) => {
                     leased_full_batch = leased.len() == limit;
                     for delivery in leased {
-                        start_attempt(&shared, delivery, outcomes.clone(), &tracker);
+                        start_attempt(&shared, delivery, outcomes.clone(), &cancel, &tracker);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "Leasing deliveries failed; will retry."),
@@ -153,6 +146,7 @@ fn start_attempt(
     shared: &Arc<Shared>,
     delivery: LeasedDelivery,
     outcomes: mpsc::UnboundedSender<AttemptRecord>,
+    cancel: &CancellationToken,
     tracker: &TaskTracker,
 ) {
     let permits = {
@@ -167,39 +161,62 @@ fn start_attempt(
         lane.in_flight += 1;
         lane.permits.clone()
     };
-    let shared = shared.clone();
+    let slot = LaneSlot {
+        shared: shared.clone(),
+        subscription_id: delivery.subscription_id,
+    };
+    let cancel = cancel.clone();
     tracker.spawn(async move {
+        let shared = &slot.shared;
         let leased_at = tokio::time::Instant::now();
-        let record = match permits.acquire_owned().await {
-            Ok(_permit)
-                if leased_at.elapsed() + shared.settings.timeout < shared.settings.lease =>
-            {
-                run_attempt(&shared, &delivery).await
-            }
-            // The lease would run out mid-attempt: leave it; the delivery is due again when
-            // the lease ends.
-            _ => None,
+        let permit = tokio::select! {
+            permit = permits.acquire_owned() => permit.ok(),
+            () = cancel.cancelled() => None,
         };
-        if let Some(record) = record {
+        // An attempt starts only if it can finish and be recorded within its lease, and never
+        // after shutdown began: a delivery left alone is due again when its lease ends.
+        let in_time =
+            leased_at.elapsed() + shared.settings.timeout + RECORD_MARGIN < shared.settings.lease;
+        if let Some(_permit) = permit
+            && in_time
+            && !cancel.is_cancelled()
+            && let Some(record) = run_attempt(shared, &delivery).await
+        {
             let _closed = outcomes.send(record);
         }
-        let mut lanes = lock(&shared.lanes);
-        if let Some(lane) = lanes.get_mut(&delivery.subscription_id) {
+    });
+}
+
+/// Time kept free at the end of a lease for writing the attempt's outcome.
+const RECORD_MARGIN: Duration = Duration::from_millis(500);
+
+/// One delivery's place in its endpoint's lane; gives it back when dropped, even if the
+/// attempt panicked.
+struct LaneSlot {
+    shared: Arc<Shared>,
+    subscription_id: i64,
+}
+
+impl Drop for LaneSlot {
+    fn drop(&mut self) {
+        let mut lanes = lock(&self.shared.lanes);
+        if let Some(lane) = lanes.get_mut(&self.subscription_id) {
             lane.in_flight -= 1;
             if lane.in_flight == 0 {
-                lanes.remove(&delivery.subscription_id);
+                lanes.remove(&self.subscription_id);
             }
         }
         drop(lanes);
-        shared.slot_freed.notify_one();
-    });
+        self.shared.slot_freed.notify_one();
+    }
 }
 
 async fn run_attempt(shared: &Shared, delivery: &LeasedDelivery) -> Option<AttemptRecord> {
     let subscription = match subscription(shared, delivery.subscription_id).await {
-        Ok(s) => s,
-        Err(reason) => {
-            tracing::error!(delivery = delivery.id, %reason, "Delivery has no usable subscription.");
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            let reason = format!("subscription {} does not exist", delivery.subscription_id);
+            tracing::error!(delivery = delivery.id, %reason, "Delivery has no subscription.");
             return Some(AttemptRecord {
                 delivery_id: delivery.id,
                 attempts: delivery.attempts + 1,
@@ -207,6 +224,11 @@ async fn run_attempt(shared: &Shared, delivery: &LeasedDelivery) -> Option<Attem
                 status: None,
                 error: Some(reason),
             });
+        }
+        Err(e) => {
+            // Transient (database busy, shutting down): the lease runs out and it is retried.
+            tracing::warn!(delivery = delivery.id, error = %e, "Cannot load the subscription; will retry.");
+            return None;
         }
     };
     let ctx = AttemptContext {
@@ -231,10 +253,12 @@ async fn run_attempt(shared: &Shared, delivery: &LeasedDelivery) -> Option<Attem
     let next = match outcome {
         Outcome::Delivered => NextState::Delivered,
         Outcome::Retry { after } => {
+            let at = chrono::Duration::from_std(after)
+                .ok()
+                .and_then(|after| Utc::now().checked_add_signed(after))
+                .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
             tracing::debug!(delivery = delivery.id, attempts, error = ?error, "Delivery attempt failed; will retry.");
-            NextState::Retry {
-                at: Utc::now() + after,
-            }
+            NextState::Retry { at }
         }
         Outcome::Dead { reason } => {
             tracing::warn!(delivery = delivery.id, message = %delivery.message.id, %reason, "Delivery is dead.");
@@ -250,19 +274,16 @@ async fn run_attempt(shared: &Shared, delivery: &LeasedDelivery) -> Option<Attem
     })
 }
 
-async fn subscription(shared: &Shared, id: i64) -> Result<Arc<Subscription>, String> {
+async fn subscription(shared: &Shared, id: i64) -> crate::store::Result<Option<Arc<Subscription>>> {
     if let Some(found) = lock(&shared.subscriptions).get(&id) {
-        return Ok(found.clone());
+        return Ok(Some(found.clone()));
     }
-    match shared.store.subscription(id).await {
-        Ok(Some(found)) => {
-            let found = Arc::new(found);
-            lock(&shared.subscriptions).insert(id, found.clone());
-            Ok(found)
-        }
-        Ok(None) => Err(format!("subscription {id} does not exist")),
-        Err(e) => Err(format!("cannot load subscription {id}: {e}")),
-    }
+    let Some(found) = shared.store.subscription(id).await? else {
+        return Ok(None);
+    };
+    let found = Arc::new(found);
+    lock(&shared.subscriptions).insert(id, found.clone());
+    Ok(Some(found))
 }
 
 /// Writes outcomes in batches until every sender is gone. If the database refuses, the

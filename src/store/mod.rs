@@ -171,18 +171,19 @@ impl Store {
         self.backend.subscription(id).await
     }
 
-    /// Leases up to `limit` due deliveries (at most `per_subscription` each, none of the
-    /// `skip` subscriptions) until `lease_until`.
+    /// Leases up to `limit` due deliveries, oldest first, until `lease_until`: at most
+    /// `per_subscription` in flight per subscription, counting the `(subscription, n)` pairs
+    /// of `in_flight` already out.
     pub async fn lease_due(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: usize,
         per_subscription: usize,
-        skip: &[i64],
+        in_flight: &[(i64, usize)],
     ) -> Result<Vec<LeasedDelivery>> {
         self.backend
-            .lease_due(now, lease_until, limit, per_subscription, skip)
+            .lease_due(now, lease_until, limit, per_subscription, in_flight)
             .await
     }
 

@@ -42,10 +42,6 @@ struct MessageRow<'a>(
 /// id, subscription_id, state, attempts, last_status, last_error.
 type DeliveryRow = (i64, i64, i64, i64, Option<i64>, Option<String>);
 
-/// How many due rows a lease looks at per row it may take: bounds the work of one lease while
-/// leaving room to skip past rows of endpoints that already got their share in this round.
-const LEASE_SCAN_FACTOR: usize = 4;
-
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 #[derive(Debug, Clone)]
@@ -292,28 +288,37 @@ impl SqliteStore {
         lease_until: DateTime<Utc>,
         limit: usize,
         per_subscription: usize,
-        skip: &[i64],
+        in_flight: &[(i64, usize)],
     ) -> Result<Vec<LeasedDelivery>> {
+        // Every subscription gets its own index seek for its oldest due deliveries, up to its
+        // free room (per_subscription minus what is in flight), so an endpoint with a huge due
+        // backlog never hides the deliveries of another.
         let leased: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
-            "WITH due AS (
-                 SELECT id, subscription_id FROM deliveries
-                 WHERE state = 0 AND next_attempt_at <= ?1
-                   AND subscription_id NOT IN (SELECT value FROM json_each(?2))
-                 ORDER BY next_attempt_at LIMIT ?6),
+            "WITH busy AS (
+                 SELECT value ->> 0 AS subscription_id, value ->> 1 AS n FROM json_each(?2)),
+             room AS (
+                 SELECT id, ?3 - COALESCE(
+                     (SELECT n FROM busy WHERE busy.subscription_id = subscriptions.id), 0) AS free
+                 FROM subscriptions),
              picked AS (
                  SELECT id FROM (
-                     SELECT id, ROW_NUMBER() OVER (PARTITION BY subscription_id) AS rn FROM due)
-                 WHERE rn <= ?3 LIMIT ?4)
+                     SELECT d.id, d.next_attempt_at, room.free,
+                            ROW_NUMBER() OVER (PARTITION BY room.id ORDER BY d.next_attempt_at) AS rn
+                     FROM room JOIN deliveries d ON d.id IN (
+                         SELECT id FROM deliveries
+                         WHERE state = 0 AND subscription_id = room.id AND next_attempt_at <= ?1
+                         ORDER BY next_attempt_at LIMIT ?3)
+                     WHERE room.free > 0)
+                 WHERE rn <= free ORDER BY next_attempt_at LIMIT ?4)
              UPDATE deliveries SET next_attempt_at = ?5
              WHERE id IN (SELECT id FROM picked)
              RETURNING id, message_seq, subscription_id, attempts",
         )
         .bind(ms(now))
-        .bind(to_json(&skip)?)
+        .bind(to_json(&in_flight)?)
         .bind(per_subscription as i64)
         .bind(limit as i64)
         .bind(ms(lease_until))
-        .bind((limit * LEASE_SCAN_FACTOR) as i64)
         .fetch_all(&self.writer)
         .await?;
         if leased.is_empty() {
@@ -372,7 +377,10 @@ impl SqliteStore {
             "UPDATE deliveries SET state = v.value ->> 1, attempts = v.value ->> 2,
                  next_attempt_at = v.value ->> 3, last_status = v.value ->> 4,
                  last_error = v.value ->> 5, updated_at = ?2
-             FROM json_each(?1) AS v WHERE deliveries.id = v.value ->> 0",
+             FROM json_each(?1) AS v
+             WHERE deliveries.id = v.value ->> 0
+               -- A late outcome (its lease ran out and another attempt was made) changes nothing.
+               AND deliveries.state = 0 AND deliveries.attempts = (v.value ->> 2) - 1",
         )
         .bind(to_json(&rows)?)
         .bind(ms(now))
@@ -382,10 +390,13 @@ impl SqliteStore {
     }
 
     pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
-        let next: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 0")
-                .fetch_one(&self.reader)
-                .await?;
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN((SELECT MIN(next_attempt_at) FROM deliveries
+                             WHERE state = 0 AND subscription_id = subscriptions.id))
+                 FROM subscriptions",
+        )
+        .fetch_one(&self.reader)
+        .await?;
         Ok(next.map(time))
     }
 
@@ -482,7 +493,8 @@ async fn known_results(
     Ok(rows.into_iter().collect())
 }
 
-/// `{bucket}-{rule}`; if another rule already has that topic, the same with a suffix derived
+/// `{bucket}-{rule}`; if that topic exists (another rule's, or a deleted rule's whose messages
+/// are kept), the same with a suffix derived
 /// from the (bucket, rule) pair, then with a counter, until the name is free.
 async fn free_topic_name(
     tx: &mut Transaction<'static, Sqlite>,
@@ -496,11 +508,13 @@ async fn free_topic_name(
     let hashed = format!("{plain}-{hash}");
     let numbered = (2..).map(|n| format!("{hashed}-{n}"));
     for candidate in [plain, hashed.clone()].into_iter().chain(numbered) {
-        let taken: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM rules WHERE topic = ?1)")
-                .bind(&candidate)
-                .fetch_one(&mut **tx)
-                .await?;
+        let taken: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM rules WHERE topic = ?1)
+                     OR EXISTS (SELECT 1 FROM subscriptions WHERE topic = ?1)",
+        )
+        .bind(&candidate)
+        .fetch_one(&mut **tx)
+        .await?;
         if !taken {
             return Ok(candidate);
         }

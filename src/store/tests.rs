@@ -567,9 +567,9 @@ pub(crate) async fn suite_lease_due_takes_due_deliveries_until_the_lease_ends(st
     assert_eq!(store.delivery_counts().await.unwrap(), counts(2, 0, 0));
 }
 
-/// lease_due returns at most `limit` rows, at most `per_subscription` of each subscription,
-/// and none of a subscription in `skip`.
-pub(crate) async fn suite_lease_due_honours_limit_per_subscription_and_skip(store: Store) {
+/// lease_due returns at most `limit` rows, at most `per_subscription` of each subscription
+/// counting what it already has in flight, and none of a subscription that is full.
+pub(crate) async fn suite_lease_due_honours_limit_per_subscription_and_in_flight(store: Store) {
     let t0 = now();
     let rule = put(&store, "photos", "thumbs", &[X, Y], t0).await;
     let (s1, s2) = (rule.subscriptions[0].id, rule.subscriptions[1].id);
@@ -586,14 +586,24 @@ pub(crate) async fn suite_lease_due_honours_limit_per_subscription_and_skip(stor
         (2, 2, 4)
     );
     let none = store
-        .lease_due(t0, until, 100, 100, &[s1, s2])
+        .lease_due(t0, until, 100, 100, &[(s1, 100), (s2, 100)])
         .await
         .unwrap();
     assert_eq!(none.len(), 0);
-    let skipped = store.lease_due(t0, until, 100, 100, &[s1]).await.unwrap();
+    let skipped = store
+        .lease_due(t0, until, 100, 100, &[(s1, 100)])
+        .await
+        .unwrap();
     assert_eq!((per_sub(&skipped, s2), skipped.len()), (1, 1));
-    let rest = store.lease_due(t0, until, 100, 100, &[]).await.unwrap();
-    assert_eq!((per_sub(&rest, s1), rest.len()), (1, 1));
+    let rest = store
+        .lease_due(t0, until, 100, 2, &[(s1, 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        (per_sub(&rest, s1), rest.len()),
+        (1, 1),
+        "room for one more"
+    );
 
     let t1 = t0 + secs(60);
     for body in ["d", "e", "f"] {
@@ -643,7 +653,7 @@ pub(crate) async fn suite_record_attempts_moves_deliveries(store: Store) {
             Some(500),
             "HTTP 500",
         ),
-        attempt(ids[2], 3, NextState::Dead, None, "connection refused"),
+        attempt(ids[2], 1, NextState::Dead, None, "connection refused"),
     ];
     store
         .record_attempts(&outcomes, t0 + secs(1))
@@ -657,7 +667,7 @@ pub(crate) async fn suite_record_attempts_moves_deliveries(store: Store) {
     );
     let retry_summary = (s, DeliveryState::Pending, 1, Some(500), error("HTTP 500"));
     assert_eq!(summary_of(&store, &retry).await, retry_summary);
-    let dead_summary = (s, DeliveryState::Dead, 3, None, error("connection refused"));
+    let dead_summary = (s, DeliveryState::Dead, 1, None, error("connection refused"));
     assert_eq!(summary_of(&store, &dead).await, dead_summary);
     assert_eq!(store.delivery_counts().await.unwrap(), counts(1, 1, 1));
 
@@ -682,6 +692,22 @@ pub(crate) async fn suite_record_attempts_moves_deliveries(store: Store) {
     let delivered = [attempt(ids[1], 2, NextState::Delivered, Some(204), "")];
     store.record_attempts(&delivered, day).await.unwrap();
     let retry_summary = (s, DeliveryState::Delivered, 2, Some(204), None);
+    assert_eq!(summary_of(&store, &retry).await, retry_summary);
+    assert_eq!(store.delivery_counts().await.unwrap(), counts(0, 2, 1));
+
+    // A late outcome (an attempt whose lease ran out while another attempt finished) and a
+    // replayed one change nothing.
+    let late = [
+        attempt(
+            ids[1],
+            2,
+            NextState::Retry { at: day },
+            Some(500),
+            "HTTP 500",
+        ),
+        attempt(ids[0], 1, NextState::Dead, None, "late"),
+    ];
+    store.record_attempts(&late, day).await.unwrap();
     assert_eq!(summary_of(&store, &retry).await, retry_summary);
     assert_eq!(store.delivery_counts().await.unwrap(), counts(0, 2, 1));
     assert_eq!(
@@ -755,8 +781,8 @@ sqlite_cases! {
     purge_record_ids_forgets_only_old_ids => suite_purge_record_ids_forgets_only_old_ids;
     lease_due_takes_due_deliveries_until_the_lease_ends =>
         suite_lease_due_takes_due_deliveries_until_the_lease_ends;
-    lease_due_honours_limit_per_subscription_and_skip =>
-        suite_lease_due_honours_limit_per_subscription_and_skip;
+    lease_due_honours_limit_per_subscription_and_in_flight =>
+        suite_lease_due_honours_limit_per_subscription_and_in_flight;
     record_attempts_moves_deliveries => suite_record_attempts_moves_deliveries;
     next_due_at_is_the_earliest_pending_time => suite_next_due_at_is_the_earliest_pending_time;
 }

@@ -209,8 +209,12 @@ async fn an_endpoint_that_never_accepts_becomes_a_dead_letter_after_the_backoff_
         broker.store.message(id).await.unwrap().is_some(),
         "a dead letter keeps its message"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(receiver.count("/down"), 4, "no attempt after death");
+    assert_eq!(
+        broker.store.next_due_at().await.unwrap(),
+        None,
+        "nothing left to attempt"
+    );
+    assert_eq!(receiver.count("/down"), 4);
 }
 
 #[tokio::test]
@@ -386,5 +390,65 @@ async fn s3_schema_and_mns_envelopes_reach_the_endpoint() {
     assert!(
         text.contains("<Notification") && text.contains(&published.matched[0].message_id),
         "{text}"
+    );
+}
+
+/// An endpoint that fails fast with a backlog far larger than one lease round never starves
+/// another endpoint: every subscription is leased on its own.
+#[tokio::test]
+async fn a_failing_endpoint_with_a_large_backlog_does_not_starve_others() {
+    use tokio_stream::StreamExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let extra = "[delivery.exponential_decay_retry]\nretries = 1000\nmax = \"10ms\"";
+    let broker = TestBroker::start(test_settings(dir.path(), extra)).await;
+    let receiver = Receiver::start().await;
+    receiver.script("/broken", Behavior::Always(500));
+    let mut broken = http_rule(
+        "busy",
+        "broken",
+        &["ObjectCreated:*"],
+        &receiver.url("/broken"),
+    );
+    broken.endpoints[0].strategy = pb::NotifyStrategy::ExponentialDecayRetry as i32;
+    put_rule(&broker, broken).await;
+    put_rule(
+        &broker,
+        http_rule(
+            "quiet",
+            "fine",
+            &["ObjectCreated:*"],
+            &receiver.url("/fine"),
+        ),
+    )
+    .await;
+    let backlog = (0..3000u64).map(|n| pb::PublishRequest {
+        record: Some(put_record("busy", &format!("k{n}"))),
+    });
+    let stream = broker
+        .ingest()
+        .publish_stream(tokio_stream::iter(backlog))
+        .await
+        .unwrap();
+    let answered: Vec<_> = stream.into_inner().collect().await;
+    assert_eq!(answered.len(), 3000);
+    eventually(WAIT, "the broken endpoint busy failing", || async {
+        receiver.count("/broken") > 200
+    })
+    .await;
+
+    let started = std::time::Instant::now();
+    for n in 0..20 {
+        publish(&broker, put_record("quiet", &format!("q{n}")))
+            .await
+            .unwrap();
+    }
+    eventually(WAIT, "every delivery to the fine endpoint", || async {
+        receiver.count("/fine") == 20
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the fine endpoint waited {:?}",
+        started.elapsed()
     );
 }

@@ -28,6 +28,8 @@ pub enum Behavior {
 #[derive(Clone, Debug)]
 pub struct Received {
     pub path: String,
+    /// The status the receiver answered with.
+    pub status: u16,
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
@@ -100,37 +102,35 @@ async fn handle(
 ) -> Response {
     let path = uri.path().to_string();
     let (behavior, seen) = {
-        let mut inner = inner.lock().unwrap();
+        let inner = inner.lock().unwrap();
         let seen = inner.received.iter().filter(|r| r.path == path).count();
-        inner.received.push(Received {
-            path: path.clone(),
-            headers,
-            body,
-            at: Instant::now(),
-        });
         (
             inner.scripts.get(&path).cloned().unwrap_or(Behavior::Ok),
             seen,
         )
     };
-    match behavior {
-        Behavior::Ok => StatusCode::NO_CONTENT.into_response(),
-        Behavior::FailFirst { times, status } if seen < times => status_of(status).into_response(),
-        Behavior::FailFirst { .. } => StatusCode::NO_CONTENT.into_response(),
-        Behavior::Always(status) => status_of(status).into_response(),
-        Behavior::RetryAfterOnce { secs } if seen == 0 => (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", secs.to_string())],
-        )
-            .into_response(),
-        Behavior::RetryAfterOnce { .. } => StatusCode::NO_CONTENT.into_response(),
-        Behavior::Slow(delay) => {
-            tokio::time::sleep(delay).await;
-            StatusCode::NO_CONTENT.into_response()
-        }
+    let (status, retry_after) = match behavior {
+        Behavior::Ok | Behavior::Slow(_) => (204, None),
+        Behavior::FailFirst { times, status } if seen < times => (status, None),
+        Behavior::FailFirst { .. } => (204, None),
+        Behavior::Always(status) => (status, None),
+        Behavior::RetryAfterOnce { secs } if seen == 0 => (429, Some(secs)),
+        Behavior::RetryAfterOnce { .. } => (204, None),
+    };
+    let at = Instant::now();
+    inner.lock().unwrap().received.push(Received {
+        path,
+        status,
+        headers,
+        body,
+        at,
+    });
+    if let Behavior::Slow(delay) = behavior {
+        tokio::time::sleep(delay).await;
     }
-}
-
-fn status_of(code: u16) -> StatusCode {
-    StatusCode::from_u16(code).unwrap()
+    let status = StatusCode::from_u16(status).unwrap();
+    match retry_after {
+        Some(secs) => (status, [("retry-after", secs.to_string())]).into_response(),
+        None => status.into_response(),
+    }
 }
