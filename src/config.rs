@@ -325,10 +325,17 @@ impl FileConfig {
         }
         let timeout = nonzero("delivery.timeout", d.timeout)?;
         let lease = nonzero("delivery.lease", d.lease)?;
-        if lease < timeout * 2 {
+        // A leased delivery may wait behind LANE_DEPTH - 1 rounds of its endpoint's attempts,
+        // then needs its own attempt and time to record it.
+        let needed = timeout * crate::delivery::LANE_DEPTH as u32 + Duration::from_secs(1);
+        if lease < needed {
             return Err(Error::Invalid {
                 field: "delivery.lease",
-                constraint: "must be at least twice delivery.timeout".into(),
+                constraint: format!(
+                    "must be at least {} timeouts plus 1s ({})",
+                    crate::delivery::LANE_DEPTH,
+                    humantime::format_duration(needed)
+                ),
             });
         }
         if d.account_id.is_empty() {

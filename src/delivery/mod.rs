@@ -7,4 +7,4 @@ pub mod retry;
 pub mod sign;
 mod worker;
 
-pub use worker::start;
+pub use worker::{LANE_DEPTH, start};

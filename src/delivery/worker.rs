@@ -24,7 +24,10 @@ const RECORD_BATCH: usize = 512;
 const FALLBACK_POLL: Duration = Duration::from_secs(1);
 /// The shortest time between two lease rounds that did not fill a batch: each round is a
 /// write transaction, so freed slots are gathered instead of leased one by one.
-const LEASE_INTERVAL: Duration = Duration::from_millis(20);
+const LEASE_INTERVAL: Duration = Duration::from_millis(10);
+/// Deliveries leased per endpoint at most, in units of its concurrency: the ones beyond the
+/// concurrency wait in the lane for a slot (see `config`: the lease covers that wait).
+pub const LANE_DEPTH: usize = 4;
 /// How long the recorder waits for more outcomes before writing a partial batch.
 const RECORD_LINGER: Duration = Duration::from_millis(20);
 
@@ -76,7 +79,7 @@ async fn dispatch(
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
-    let cap = shared.settings.concurrency_per_endpoint;
+    let lane_depth = shared.settings.concurrency_per_endpoint * LANE_DEPTH;
     while !cancel.is_cancelled() {
         let in_flight: Vec<(i64, usize)> = lock(&shared.lanes)
             .iter()
@@ -85,27 +88,29 @@ async fn dispatch(
         let total: usize = in_flight.iter().map(|(_, n)| n).sum();
         let free = shared.settings.max_in_flight.saturating_sub(total);
         let limit = free.min(LEASE_BATCH);
-        let mut leased_full_batch = false;
+        let mut leased = 0;
         if limit > 0 {
             let now = Utc::now();
             let lease_until = now + shared.settings.lease;
             match shared
                 .store
-                .lease_due(now, lease_until, limit, cap, &in_flight)
+                .lease_due(now, lease_until, limit, lane_depth, &in_flight)
                 .await
             {
-                Ok(leased) => {
-                    leased_full_batch = leased.len() == limit;
-                    for delivery in leased {
+                Ok(batch) => {
+                    leased = batch.len();
+                    for delivery in batch {
                         start_attempt(&shared, delivery, outcomes.clone(), &cancel, &tracker);
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "Leasing deliveries failed; will retry."),
             }
         }
-        if leased_full_batch {
+        if leased == limit {
             continue;
         }
+        // Each lane holds a few rounds' worth of leased deliveries, so the next round can wait
+        // and gather freed room instead of writing a lease per finished attempt.
         tokio::select! {
             () = tokio::time::sleep(LEASE_INTERVAL) => {}
             () = cancel.cancelled() => break,

@@ -20,7 +20,7 @@ pub use receiver::Receiver;
 pub const TEST_CONFIG: &str = r#"
 [delivery]
 timeout = "500ms"
-lease = "1500ms"
+lease = "3s"
 concurrency_per_endpoint = 4
 [delivery.backoff_retry]
 retries = 3
