@@ -54,8 +54,8 @@ impl HasCode for Error {
 
 /// A commit this large means records arrive faster than they commit one by one…
 const BUSY_BATCH: usize = 32;
-/// …so the next commit waits this long to gather more.
-const BUSY_LINGER: std::time::Duration = std::time::Duration::from_micros(500);
+/// …so the next commit waits this long to gather more (one tick of tokio's 1 ms timer).
+const BUSY_LINGER: std::time::Duration = std::time::Duration::from_millis(1);
 
 struct Pending {
     item: AppendItem,

@@ -84,13 +84,7 @@ impl Receiver {
     }
 
     pub fn count(&self, path: &str) -> usize {
-        self.inner
-            .lock()
-            .unwrap()
-            .received
-            .iter()
-            .filter(|r| r.path == path)
-            .count()
+        self.received(path).len()
     }
 }
 
