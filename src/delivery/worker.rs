@@ -106,7 +106,8 @@ async fn dispatch(
                 Err(e) => tracing::warn!(error = %e, "Leasing deliveries failed; will retry."),
             }
         }
-        if leased == limit {
+        if limit > 0 && leased == limit {
+            // A full batch: more may be due right away.
             continue;
         }
         // Each lane holds a few rounds' worth of leased deliveries, so the next round can wait
