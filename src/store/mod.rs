@@ -4,6 +4,7 @@
 
 mod rows;
 mod sqlite;
+mod writer;
 
 use chrono::{DateTime, Utc};
 
@@ -19,12 +20,15 @@ pub enum Error {
     Open { url: String, message: String },
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// A queued write failed (the database error, as text: it was shared by several writes).
+    #[error("database write failed: {0}")]
+    Write(String),
 }
 
 impl HasCode for Error {
     fn code(&self) -> Code {
         match self {
-            Error::Database(_) | Error::Open { .. } => Code::Unavailable,
+            Error::Database(_) | Error::Open { .. } | Error::Write(_) => Code::Unavailable,
             Error::Corrupt(_) => Code::Internal,
         }
     }

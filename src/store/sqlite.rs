@@ -14,9 +14,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
 use super::rows::{EndpointRow, SpecRow, endpoint_row, from_json, spec_row, to_json};
+use super::writer::{Op, Writes};
 use super::{
     AppendItem, Appended, AttemptRecord, DeliveryCounts, DeliveryState, DeliveryView, Error,
     LeasedDelivery, NextState, PutRuleOutcome, Result,
@@ -47,6 +48,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub(super) struct SqliteStore {
     writer: SqlitePool,
+    writes: Writes,
     reader: SqlitePool,
     next_seq: Arc<AtomicI64>,
 }
@@ -100,8 +102,10 @@ impl SqliteStore {
         let max_seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages")
             .fetch_one(&writer)
             .await?;
+        let writes = Writes::start(writer.clone());
         Ok(SqliteStore {
             writer,
+            writes,
             reader,
             next_seq: Arc::new(AtomicI64::new(max_seq + 1)),
         })
@@ -112,13 +116,25 @@ impl SqliteStore {
     }
 
     pub async fn close(&self) {
+        self.writes.stop().await;
         self.reader.close().await;
         self.writer.close().await;
     }
 
     pub async fn append(&self, items: &[AppendItem], now: DateTime<Utc>) -> Result<Vec<Appended>> {
-        let mut tx = self.writer.begin().await?;
-        let known = known_results(&mut tx, items).await?;
+        let items = items.to_vec();
+        self.writes
+            .submit(|reply| Op::Append { items, now, reply })
+            .await
+    }
+
+    /// Appends within the writer's transaction (see [`super::writer`]).
+    pub(super) async fn append_in(
+        tx: &mut SqliteConnection,
+        items: &[AppendItem],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Appended>> {
+        let known = known_results(tx, items).await?;
         let mut first_in_batch: HashMap<&str, &str> = HashMap::new();
         let mut outcomes = Vec::with_capacity(items.len());
         let (mut messages, mut deliveries, mut results) = (Vec::new(), Vec::new(), Vec::new());
@@ -185,7 +201,6 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        tx.commit().await?;
         Ok(outcomes)
     }
 
@@ -290,6 +305,27 @@ impl SqliteStore {
         per_subscription: usize,
         in_flight: &[(i64, usize)],
     ) -> Result<Vec<LeasedDelivery>> {
+        let in_flight = in_flight.to_vec();
+        let op = |reply| Op::Lease {
+            now,
+            lease_until,
+            limit,
+            per_subscription,
+            in_flight,
+            reply,
+        };
+        self.writes.submit(op).await
+    }
+
+    /// Leases within the writer's transaction (see [`super::writer`]).
+    pub(super) async fn lease_in(
+        tx: &mut SqliteConnection,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: usize,
+        per_subscription: usize,
+        in_flight: &[(i64, usize)],
+    ) -> Result<Vec<LeasedDelivery>> {
         // Every subscription gets its own index seek for its oldest due deliveries, up to its
         // free room (per_subscription minus what is in flight), so an endpoint with a huge due
         // backlog never hides the deliveries of another.
@@ -319,7 +355,7 @@ impl SqliteStore {
         .bind(per_subscription as i64)
         .bind(limit as i64)
         .bind(ms(lease_until))
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *tx)
         .await?;
         if leased.is_empty() {
             return Ok(Vec::new());
@@ -330,7 +366,7 @@ impl SqliteStore {
              WHERE seq IN (SELECT value FROM json_each(?1))",
         )
         .bind(to_json(&seqs)?)
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *tx)
         .await?;
         let mut messages = HashMap::with_capacity(rows.len());
         for row in &rows {
@@ -359,6 +395,22 @@ impl SqliteStore {
         attempts: &[AttemptRecord],
         now: DateTime<Utc>,
     ) -> Result<()> {
+        let attempts = attempts.to_vec();
+        self.writes
+            .submit(|reply| Op::Record {
+                attempts,
+                now,
+                reply,
+            })
+            .await
+    }
+
+    /// Records attempts within the writer's transaction (see [`super::writer`]).
+    pub(super) async fn record_in(
+        tx: &mut SqliteConnection,
+        attempts: &[AttemptRecord],
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         if attempts.is_empty() {
             return Ok(());
         }
@@ -384,7 +436,7 @@ impl SqliteStore {
         )
         .bind(to_json(&rows)?)
         .bind(ms(now))
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
         Ok(())
     }
@@ -473,7 +525,7 @@ impl SqliteStore {
 }
 
 async fn known_results(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut SqliteConnection,
     items: &[AppendItem],
 ) -> Result<HashMap<String, String>> {
     let ids: Vec<&str> = items
@@ -488,7 +540,7 @@ async fn known_results(
          WHERE record_id IN (SELECT value FROM json_each(?1))",
     )
     .bind(to_json(&ids)?)
-    .fetch_all(&mut **tx)
+    .fetch_all(&mut *tx)
     .await?;
     Ok(rows.into_iter().collect())
 }
