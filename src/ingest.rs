@@ -219,17 +219,18 @@ fn gather(rx: &mut mpsc::Receiver<Pending>, batch: &mut Vec<Pending>, max_batch:
 async fn commit(store: &Store, batch: Vec<Pending>, committed: &Notify) {
     let (items, replies): (Vec<AppendItem>, Vec<_>) =
         batch.into_iter().map(|p| (p.item, p.reply)).unzip();
+    let records = items.len();
+    let any_delivery = items
+        .iter()
+        .any(|i| i.messages.iter().any(|m| !m.subscription_ids.is_empty()));
     let started = std::time::Instant::now();
-    match store.append(&items, Utc::now()).await {
+    match store.append(items, Utc::now()).await {
         Ok(outcomes) => {
             tracing::debug!(
-                records = items.len(),
+                records,
                 micros = started.elapsed().as_micros() as u64,
                 "Committed."
             );
-            let any_delivery = items
-                .iter()
-                .any(|i| i.messages.iter().any(|m| !m.subscription_ids.is_empty()));
             if any_delivery {
                 committed.notify_one();
             }
@@ -238,7 +239,7 @@ async fn commit(store: &Store, batch: Vec<Pending>, committed: &Notify) {
             }
         }
         Err(e) => {
-            tracing::error!(error = %e, records = items.len(), "Ingest commit failed; records were not persisted.");
+            tracing::error!(error = %e, records, "Ingest commit failed; records were not persisted.");
             for reply in replies {
                 let _unanswerable = reply.send(Err(format!("database commit failed: {e}")));
             }

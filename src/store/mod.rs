@@ -147,7 +147,11 @@ impl Store {
     }
 
     /// Appends the messages and deliveries of every item in one transaction.
-    pub async fn append(&self, items: &[AppendItem], now: DateTime<Utc>) -> Result<Vec<Appended>> {
+    pub async fn append(
+        &self,
+        items: Vec<AppendItem>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Appended>> {
         self.backend.append(items, now).await
     }
 

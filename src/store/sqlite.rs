@@ -121,8 +121,11 @@ impl SqliteStore {
         self.writer.close().await;
     }
 
-    pub async fn append(&self, items: &[AppendItem], now: DateTime<Utc>) -> Result<Vec<Appended>> {
-        let items = items.to_vec();
+    pub async fn append(
+        &self,
+        items: Vec<AppendItem>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Appended>> {
         self.writes
             .submit(|reply| Op::Append { items, now, reply })
             .await

@@ -110,7 +110,10 @@ fn item(record_id: Option<&str>, result: &str, messages: Vec<NewMessage>) -> App
 async fn publish(store: &Store, rule: &Rule, body: &str, at: DateTime<Utc>) -> Message {
     let m = message(store, rule, body, at);
     let items = [item(None, "ok", vec![new_message(&m, sub_ids(rule))])];
-    assert_eq!(store.append(&items, at).await.unwrap(), [Appended::New]);
+    assert_eq!(
+        store.append(items.to_vec(), at).await.unwrap(),
+        [Appended::New]
+    );
     m
 }
 
@@ -396,7 +399,7 @@ pub(crate) async fn suite_append_writes_messages_and_deliveries(store: Store) {
     );
     let messages = vec![new_message(&m1, sub_ids(&rule)), new_message(&m2, vec![])];
     let appended = store
-        .append(&[item(None, "r1", messages)], t0)
+        .append(vec![item(None, "r1", messages)], t0)
         .await
         .unwrap();
     assert_eq!(appended, [Appended::New]);
@@ -423,7 +426,7 @@ pub(crate) async fn suite_append_is_idempotent_by_record_id(store: Store) {
     let msg = |body| new_message(&message(&store, &rule, body, t0), sub_ids(&rule));
     let first = msg("first");
     let appended = store
-        .append(&[item(Some("R"), "result-1", vec![first])], t0)
+        .append(vec![item(Some("R"), "result-1", vec![first])], t0)
         .await
         .unwrap();
     assert_eq!(appended, [Appended::New]);
@@ -431,7 +434,7 @@ pub(crate) async fn suite_append_is_idempotent_by_record_id(store: Store) {
     let resent = msg("resent");
     let items = [item(Some("R"), "result-2", vec![resent.clone()])];
     assert_eq!(
-        store.append(&items, t0 + secs(5)).await.unwrap(),
+        store.append(items.to_vec(), t0 + secs(5)).await.unwrap(),
         [dup("result-1")]
     );
     assert_eq!(store.message(&resent.message.id).await.unwrap(), None);
@@ -445,7 +448,7 @@ pub(crate) async fn suite_append_is_idempotent_by_record_id(store: Store) {
         item(None, "result-n", vec![n1.clone()]),
         item(None, "result-n", vec![n2.clone()]),
     ];
-    let appended = store.append(&batch, t0 + secs(10)).await.unwrap();
+    let appended = store.append(batch.to_vec(), t0 + secs(10)).await.unwrap();
     let expected = [
         Appended::New,
         dup("result-s1"),
@@ -472,7 +475,7 @@ pub(crate) async fn suite_purge_record_ids_forgets_only_old_ids(store: Store) {
     let send = async |id: &str, result: &str, at| {
         let m = new_message(&message(&store, &rule, id, at), sub_ids(&rule));
         store
-            .append(&[item(Some(id), result, vec![m])], at)
+            .append(vec![item(Some(id), result, vec![m])], at)
             .await
             .unwrap()
     };

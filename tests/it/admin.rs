@@ -16,8 +16,7 @@ fn filter(prefix: &str, suffix: &str) -> pb::ResourceFilter {
 
 #[tokio::test]
 async fn rules_are_created_replaced_listed_and_deleted_and_take_effect_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let mut admin = broker.admin();
     let mut rule = http_rule(
         "photos",
@@ -146,8 +145,7 @@ async fn rules_are_created_replaced_listed_and_deleted_and_take_effect_at_once()
 
 #[tokio::test]
 async fn rules_survive_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (dir, broker) = fresh_broker("").await;
     let saved = put_rule(
         &broker,
         http_rule(
@@ -182,8 +180,7 @@ async fn rules_survive_a_restart() {
 
 #[tokio::test]
 async fn match_rules_explains_each_rule_of_the_bucket() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let mut jpg = http_rule(
         "photos",
         "jpg",
@@ -248,9 +245,7 @@ async fn match_rules_explains_each_rule_of_the_bucket() {
 /// Each refused rule gets INVALID_ARGUMENT naming the field and constraint, and changes nothing.
 #[tokio::test]
 async fn invalid_rules_are_refused_with_the_field_and_change_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker =
-        TestBroker::start(test_settings(dir.path(), "[limits]\nrules_per_bucket = 2")).await;
+    let (_dir, broker) = fresh_broker("[limits]\nrules_per_bucket = 2").await;
     let mut existing = http_rule(
         "photos",
         "jpg",
@@ -441,8 +436,7 @@ async fn invalid_rules_are_refused_with_the_field_and_change_nothing() {
 
 #[tokio::test]
 async fn queue_endpoints_are_refused_until_queues_exist() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let rule = pb::Rule {
         endpoints: vec![pb::Endpoint {
             target: Some(pb::endpoint::Target::Queue("jobs".into())),
@@ -475,8 +469,7 @@ async fn queue_endpoints_are_refused_until_queues_exist() {
 
 #[tokio::test]
 async fn the_http_listener_answers_health_checks() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     for (path, body) in [("/healthz", "ok\n"), ("/readyz", "ready\n")] {
         let response = reqwest::get(format!("http://{}{path}", broker.http_addr()))
             .await

@@ -8,8 +8,7 @@ use crate::support::*;
 
 #[tokio::test]
 async fn each_invalid_record_field_is_named_and_nothing_is_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let rule = put_rule(
         &broker,
         http_rule(
@@ -180,8 +179,7 @@ struct RawPublishRequest {
 
 #[tokio::test]
 async fn a_key_that_is_not_utf8_is_invalid_argument_naming_the_field() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let mut grpc = tonic::client::Grpc::new(broker.channel.clone());
     grpc.ready().await.unwrap();
     let request = RawPublishRequest {
@@ -207,8 +205,7 @@ async fn a_key_that_is_not_utf8_is_invalid_argument_naming_the_field() {
 #[tokio::test]
 async fn a_record_that_is_not_utf8_on_a_stream_gets_an_error_response_and_the_stream_goes_on() {
     use tokio_stream::StreamExt as _;
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     put_rule(
         &broker,
         http_rule(

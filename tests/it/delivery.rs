@@ -23,8 +23,7 @@ async fn deliveries(broker: &TestBroker, message_id: &str) -> Vec<bucketbus::sto
 
 #[tokio::test]
 async fn a_message_is_posted_as_base64_oss_json_with_bucketbus_headers() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let receiver = Receiver::start().await;
     let rule = put_rule(
         &broker,
@@ -78,8 +77,7 @@ async fn a_message_is_posted_as_base64_oss_json_with_bucketbus_headers() {
 
 #[tokio::test]
 async fn a_signed_endpoint_gets_standard_webhooks_headers_that_verify() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let receiver = Receiver::start().await;
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let mut rule = http_rule(
@@ -125,8 +123,7 @@ async fn a_signed_endpoint_gets_standard_webhooks_headers_that_verify() {
 
 #[tokio::test]
 async fn a_failing_endpoint_is_retried_until_it_accepts() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let receiver = Receiver::start().await;
     receiver.script(
         "/flaky",
@@ -170,8 +167,7 @@ async fn a_failing_endpoint_is_retried_until_it_accepts() {
 
 #[tokio::test]
 async fn an_endpoint_that_never_accepts_becomes_a_dead_letter_after_the_backoff_schedule() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let receiver = Receiver::start().await;
     receiver.script("/down", Behavior::Always(500));
     put_rule(
@@ -219,8 +215,7 @@ async fn an_endpoint_that_never_accepts_becomes_a_dead_letter_after_the_backoff_
 
 #[tokio::test]
 async fn exponential_decay_retry_makes_its_configured_number_of_attempts() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let receiver = Receiver::start().await;
     receiver.script("/down", Behavior::Always(503));
     let mut rule = http_rule(
@@ -256,8 +251,7 @@ async fn exponential_decay_retry_makes_its_configured_number_of_attempts() {
 
 #[tokio::test]
 async fn retry_after_on_429_is_honoured() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let receiver = Receiver::start().await;
     receiver.script("/busy", Behavior::RetryAfterOnce { secs: 1 });
     put_rule(
@@ -286,8 +280,7 @@ async fn retry_after_on_429_is_honoured() {
 
 #[tokio::test]
 async fn a_slow_endpoint_does_not_delay_other_endpoints() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let receiver = Receiver::start().await;
     receiver.script("/slow", Behavior::Slow(Duration::from_secs(2)));
     put_rule(
@@ -336,8 +329,7 @@ async fn a_slow_endpoint_does_not_delay_other_endpoints() {
 
 #[tokio::test]
 async fn s3_schema_and_mns_envelopes_reach_the_endpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let receiver = Receiver::start().await;
     let mut rule = http_rule(
         "photos",
@@ -398,9 +390,8 @@ async fn s3_schema_and_mns_envelopes_reach_the_endpoint() {
 #[tokio::test]
 async fn a_failing_endpoint_with_a_large_backlog_does_not_starve_others() {
     use tokio_stream::StreamExt as _;
-    let dir = tempfile::tempdir().unwrap();
     let extra = "[delivery.exponential_decay_retry]\nretries = 1000\nmax = \"10ms\"";
-    let broker = TestBroker::start(test_settings(dir.path(), extra)).await;
+    let (_dir, broker) = fresh_broker(extra).await;
     let receiver = Receiver::start().await;
     receiver.script("/broken", Behavior::Always(500));
     let mut broken = http_rule(

@@ -8,8 +8,7 @@ use crate::support::*;
 
 #[tokio::test]
 async fn a_matched_record_is_acknowledged_with_event_status_ok_after_commit() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let receiver = Receiver::start().await;
     let rule = put_rule(
         &broker,
@@ -50,8 +49,7 @@ async fn a_matched_record_is_acknowledged_with_event_status_ok_after_commit() {
 
 #[tokio::test]
 async fn a_record_no_rule_matches_gets_an_empty_event_status() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     put_rule(
         &broker,
         http_rule(
@@ -84,8 +82,7 @@ async fn a_record_no_rule_matches_gets_an_empty_event_status() {
 
 #[tokio::test]
 async fn a_resent_record_id_returns_the_original_result_and_makes_no_second_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     let receiver = Receiver::start().await;
     let rule = put_rule(
         &broker,
@@ -120,8 +117,7 @@ async fn a_resent_record_id_returns_the_original_result_and_makes_no_second_mess
 
 #[tokio::test]
 async fn a_delete_marker_triggers_no_delete_object_rule_but_the_s3_delete_marker_rule() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     put_rule(
         &broker,
         http_rule(
@@ -166,8 +162,7 @@ async fn a_delete_marker_triggers_no_delete_object_rule_but_the_s3_delete_marker
 
 #[tokio::test]
 async fn a_stream_answers_every_record_in_order_and_survives_a_bad_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let broker = TestBroker::start(test_settings(dir.path(), "")).await;
+    let (_dir, broker) = fresh_broker("").await;
     put_rule(
         &broker,
         http_rule(

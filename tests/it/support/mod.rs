@@ -54,6 +54,14 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
     }
 }
 
+/// A broker on a fresh database in a new temporary directory (kept alive by the caller),
+/// with `extra` (TOML) layered over [`TEST_CONFIG`].
+pub async fn fresh_broker(extra: &str) -> (tempfile::TempDir, TestBroker) {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = TestBroker::start(test_settings(dir.path(), extra)).await;
+    (dir, broker)
+}
+
 /// A broker under test, on its own runtime.
 pub struct TestBroker {
     runtime: Option<tokio::runtime::Runtime>,
