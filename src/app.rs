@@ -1,6 +1,6 @@
-//! Wiring: opens the store, loads the rules, starts ingest, delivery and the listeners, and
-//! shuts them down in order: stop intake, commit what was accepted, let in-flight deliveries
-//! finish within the grace period, close the database.
+//! Wiring: opens the store, loads the rules, starts ingest, delivery, queue retention and the
+//! listeners, and shuts them down in order: stop intake (long polls return), commit what was
+//! accepted, let in-flight deliveries finish within the grace period, close the database.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,7 +16,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::admin::Admin;
 use crate::config::Settings;
+use crate::grpc::Services;
 use crate::ingest::{self, Ingest};
+use crate::queue::Queues;
 use crate::rules::RuleSet;
 use crate::store::{self, Store};
 
@@ -78,10 +80,16 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         store.clone(),
         rules.clone(),
         settings.ingest.max_batch,
+        &settings.delivery.account_id,
         committed.clone(),
         writer_cancel.clone(),
     );
-    let admin = Admin::new(store.clone(), rules, settings.limits);
+    let admin = Admin::new(
+        store.clone(),
+        rules,
+        settings.limits,
+        settings.queues.limits,
+    );
 
     let workers_cancel = CancellationToken::new();
     let workers = TaskTracker::new();
@@ -100,8 +108,20 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         workers_cancel.clone(),
     ));
 
+    workers.spawn(crate::queue::purge_expired(
+        store.clone(),
+        settings.queues.purge_interval,
+        workers_cancel.clone(),
+    ));
+
     let intake = CancellationToken::new();
-    let grpc = serve_grpc(listeners.grpc, ingest, admin.clone(), intake.clone());
+    let queues = Queues::new(store.clone(), intake.clone());
+    let services = Services {
+        ingest,
+        admin: admin.clone(),
+        queues,
+    };
+    let grpc = serve_grpc(listeners.grpc, services, intake.clone());
     let http = serve_http(listeners.http, store.clone(), intake.clone());
     tracing::info!(%grpc_addr, %http_addr, database = %settings.database_url, "bucketbus is serving.");
     Ok(Running {
@@ -121,13 +141,11 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
 
 fn serve_grpc(
     listener: TcpListener,
-    ingest: Ingest,
-    admin: Admin,
+    services: Services,
     intake: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = crate::grpc::serve(listener, ingest, admin, intake.cancelled_owned()).await
-        {
+        if let Err(e) = crate::grpc::serve(listener, services, intake.cancelled_owned()).await {
             tracing::error!(error = %e, "gRPC server failed.");
         }
     })

@@ -13,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Code, HasCode, Invalid};
 use crate::format;
 use crate::model::message::new_message_id;
-use crate::model::{EndpointTarget, Message, RecordInput};
+use crate::model::queue::DEFAULT_PRIORITY;
+use crate::model::{EndpointTarget, Message, RecordInput, Rule};
 use crate::rules::RuleSet;
-use crate::store::{AppendItem, Appended, NewMessage, Store};
+use crate::store::{AppendItem, Appended, NewMessage, NewQueueMessage, Store};
 
 /// One rule a record matched, and the message it became.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +69,8 @@ pub struct Ingest {
     rules: Arc<ArcSwap<RuleSet>>,
     store: Store,
     queue: mpsc::Sender<Pending>,
+    /// `TopicOwner` / `Subscriber` of the MNS envelopes of queue subscriptions.
+    account_id: Arc<str>,
 }
 
 impl Ingest {
@@ -77,6 +80,7 @@ impl Ingest {
         store: Store,
         rules: Arc<ArcSwap<RuleSet>>,
         max_batch: usize,
+        account_id: &str,
         committed: Arc<Notify>,
         cancel: CancellationToken,
     ) -> (Ingest, tokio::task::JoinHandle<()>) {
@@ -87,6 +91,7 @@ impl Ingest {
                 rules,
                 store,
                 queue,
+                account_id: account_id.into(),
             },
             writer,
         )
@@ -114,6 +119,7 @@ impl Ingest {
                 .filter(|s| matches!(s.endpoint.target, EndpointTarget::Http { .. }))
                 .map(|s| s.id)
                 .collect();
+            let queue_messages = self.queue_messages(rule, &id, &body, now.timestamp_millis());
             results.push(MatchedRule {
                 rule: rule.spec.name.clone(),
                 topic: rule.topic.clone(),
@@ -132,6 +138,7 @@ impl Ingest {
                 object_key: record.key.clone(),
                 event_name: record.event.canonical_name(),
                 subscription_ids,
+                queue_messages,
             });
         }
         let result = serde_json::to_string(&results)
@@ -162,6 +169,46 @@ impl Ingest {
             Ok(Err(reason)) => Err(Error::Unavailable(reason)),
             Err(_) => Err(Error::Unavailable("bucketbus is shutting down".into())),
         }
+    }
+}
+
+impl Ingest {
+    /// The message as each queue subscription of the rule receives it, in its content format.
+    fn queue_messages(
+        &self,
+        rule: &Rule,
+        message_id: &str,
+        body: &str,
+        published_ms: i64,
+    ) -> Vec<(String, NewQueueMessage)> {
+        rule.subscriptions
+            .iter()
+            .filter_map(|s| match &s.endpoint.target {
+                EndpointTarget::Queue(queue) => Some((queue, s)),
+                EndpointTarget::Http { .. } => None,
+            })
+            .map(|(queue, subscription)| {
+                let envelope = format::Envelope {
+                    topic_owner: &self.account_id,
+                    topic_name: &rule.topic,
+                    subscriber: &self.account_id,
+                    subscription_name: &subscription.name,
+                    message_id,
+                    message: body,
+                    message_tag: None,
+                    publish_time_ms: published_ms,
+                };
+                let body = format::push_body(subscription.endpoint.format, &envelope).body;
+                let message = NewQueueMessage {
+                    message_id: message_id.to_string(),
+                    body_md5: format::message_md5(&body),
+                    body,
+                    priority: DEFAULT_PRIORITY,
+                    delay_seconds: None,
+                };
+                (queue.clone(), message)
+            })
+            .collect()
     }
 }
 

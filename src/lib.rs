@@ -1,13 +1,14 @@
 //! bucketbus: event notifications for any object store. Storage nodes report finished
 //! operations over gRPC; matching rules turn them into messages persisted in topics; messages
-//! are delivered at least once to HTTP endpoints.
+//! are delivered at least once to HTTP endpoints and to queues that consumers poll.
 //!
 //! # Layout
-//! - [`model`]: domain types (records, events, rules, messages); no I/O.
+//! - [`model`]: domain types (records, events, rules, messages, queues); no I/O.
 //! - [`rules`]: pure rule validation, overlap checks and matching.
 //! - [`format`]: message encodings (OSS, S3) and MNS push envelopes.
 //! - [`ingest`]: records → matched messages → one group-committed append → result.
-//! - [`admin`]: rule administration use cases.
+//! - [`admin`]: rule and queue administration use cases.
+//! - [`queue`]: the consumer side of queues: long-poll receive, delete, visibility, retention.
 //! - [`store`]: the durable state (SQLite); the only module that sees sqlx.
 //! - [`delivery`]: HTTP push with retries and signatures; the only module that sees reqwest.
 //! - [`grpc`]: tonic services; the only module that sees wire types.
@@ -24,6 +25,7 @@ pub mod grpc;
 pub mod http;
 pub mod ingest;
 pub mod model;
+pub mod queue;
 pub mod rules;
 pub mod store;
 pub mod telemetry;

@@ -10,7 +10,7 @@ pub(super) const JSON_CONTENT_TYPE: &str = "application/json;charset=utf-8";
 pub(super) const XML_CONTENT_TYPE: &str = "text/xml;charset=utf-8";
 
 /// The uppercase hex MD5 of the message text (`MessageMD5`).
-pub(super) fn message_md5(message: &str) -> String {
+pub fn message_md5(message: &str) -> String {
     Md5::digest(message.as_bytes())
         .iter()
         .map(|b| format!("{b:02X}"))

@@ -4,6 +4,8 @@ mod mns;
 mod oss;
 mod s3;
 
+pub use mns::message_md5;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::model::{ContentFormat, MessageSchema, Record};

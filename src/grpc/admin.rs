@@ -1,9 +1,10 @@
-//! `bucketbus.v1.Admin`: notification rules.
+//! `bucketbus.v1.Admin`: notification rules, and queues (handled in `queue_admin`).
 
 use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::pb;
+use super::queue_admin;
 use super::status::status;
 use crate::admin::Admin;
 
@@ -78,5 +79,40 @@ impl pb::admin_server::Admin for AdminService {
         Ok(Response::new(pb::MatchRulesResponse {
             verdicts: verdicts.into_iter().map(convert::verdict).collect(),
         }))
+    }
+
+    async fn create_queue(
+        &self,
+        request: Request<pb::CreateQueueRequest>,
+    ) -> Result<Response<pb::CreateQueueResponse>, Status> {
+        queue_admin::create_queue(&self.admin, request).await
+    }
+
+    async fn get_queue(
+        &self,
+        request: Request<pb::GetQueueRequest>,
+    ) -> Result<Response<pb::QueueInfo>, Status> {
+        queue_admin::get_queue(&self.admin, request).await
+    }
+
+    async fn list_queues(
+        &self,
+        request: Request<pb::ListQueuesRequest>,
+    ) -> Result<Response<pb::ListQueuesResponse>, Status> {
+        queue_admin::list_queues(&self.admin, request).await
+    }
+
+    async fn set_queue_attributes(
+        &self,
+        request: Request<pb::SetQueueAttributesRequest>,
+    ) -> Result<Response<pb::QueueInfo>, Status> {
+        queue_admin::set_queue_attributes(&self.admin, request).await
+    }
+
+    async fn delete_queue(
+        &self,
+        request: Request<pb::DeleteQueueRequest>,
+    ) -> Result<Response<pb::DeleteQueueResponse>, Status> {
+        queue_admin::delete_queue(&self.admin, request).await
     }
 }

@@ -134,7 +134,7 @@ fn endpoint(e: pb::Endpoint) -> Result<Endpoint, Invalid> {
     })
 }
 
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),
         nanos: t.timestamp_subsec_nanos() as i32,

@@ -1,7 +1,9 @@
-//! Domain types with their invariants: events, records, rules, subscriptions, messages. No I/O.
+//! Domain types with their invariants: events, records, rules, subscriptions, messages,
+//! queues. No I/O.
 
 pub mod event;
 pub mod message;
+pub mod queue;
 pub mod record;
 pub mod rule;
 

@@ -4,14 +4,13 @@
 use url::Url;
 
 use crate::error::Invalid;
+use crate::model::queue::validate_queue_name;
 use crate::model::record::{MAX_KEY_BYTES, validate_bucket};
 use crate::model::{Endpoint, EndpointTarget, EventSet, ResourceFilter, RuleSpec};
 use crate::rules::{Limits, overlap};
 
 /// The longest rule name, in characters.
 const MAX_RULE_NAME_CHARS: usize = 85;
-/// The longest queue name, in characters.
-const MAX_QUEUE_NAME_CHARS: usize = 120;
 
 /// Validates a spec on its own and returns its expanded event set.
 ///
@@ -187,32 +186,6 @@ fn validate_http_url(text: &str) -> Result<Url, Invalid> {
         ));
     }
     Ok(url)
-}
-
-/// 1–120 characters of ASCII letters, digits and `-`, starting with a letter or digit.
-fn validate_queue_name(name: &str) -> Result<(), Invalid> {
-    let invalid = |constraint: String| Err(Invalid::new("queue", constraint));
-    let length = name.chars().count();
-    if length == 0 {
-        return invalid("must not be empty".into());
-    }
-    if length > MAX_QUEUE_NAME_CHARS {
-        return invalid(format!(
-            "must be at most {MAX_QUEUE_NAME_CHARS} characters (got {length})"
-        ));
-    }
-    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return invalid("must start with an ASCII letter or digit".into());
-    }
-    if let Some(bad) = name
-        .chars()
-        .find(|&c| !(c.is_ascii_alphanumeric() || c == '-'))
-    {
-        return invalid(format!(
-            "must contain only ASCII letters, digits and '-' (found {bad:?})"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,14 +1,21 @@
 //! The durable state of bucketbus behind one facade: rules and subscriptions, the topics'
-//! messages, HTTP deliveries with their leases and outcomes, and the idempotency ledger.
+//! messages, HTTP deliveries with their leases and outcomes, queues and their messages, and
+//! the idempotency ledger.
 //! Only this module sees sqlx; SQLite is the embedded backend.
 
+mod queues;
 mod rows;
+mod signals;
 mod sqlite;
 mod writer;
+
+pub use queues::{NewQueueMessage, QueueEntry, Receipt, ReceiveSpec, Received};
+pub use signals::QueueSignals;
 
 use chrono::{DateTime, Utc};
 
 use crate::error::{Code, HasCode};
+use crate::model::queue::{QueueAttributes, QueueCounts, QueueInfo};
 use crate::model::{EventSet, Message, Rule, RuleSpec, Subscription};
 
 /// A store failure. Callers branch on the kind: a lost database is retryable.
@@ -43,6 +50,8 @@ pub struct NewMessage {
     pub object_key: String,
     pub event_name: &'static str,
     pub subscription_ids: Vec<i64>,
+    /// (queue name, message) for the queue subscriptions: enqueued in the same transaction.
+    pub queue_messages: Vec<(String, NewQueueMessage)>,
 }
 
 /// The messages of one record, appended atomically with its idempotency entry.
@@ -229,6 +238,119 @@ impl Store {
     /// Number of messages in a topic.
     pub async fn topic_len(&self, topic: &str) -> Result<u64> {
         self.backend.topic_len(topic).await
+    }
+
+    /// Wake-ups for receivers waiting on a queue.
+    pub fn queue_signals(&self) -> &QueueSignals {
+        &self.backend.signals
+    }
+
+    /// The key receipt handles are signed with (the same across restarts).
+    pub fn receipt_key(&self) -> &[u8] {
+        &self.backend.receipt_key
+    }
+
+    pub async fn queue(&self, name: &str) -> Result<Option<QueueInfo>> {
+        self.backend.queue(name).await
+    }
+
+    /// Queues whose name starts with `prefix`, by name.
+    pub async fn queues(&self, prefix: &str) -> Result<Vec<QueueInfo>> {
+        self.backend.queues(prefix).await
+    }
+
+    pub async fn queue_counts(&self, queue_id: i64, now: DateTime<Utc>) -> Result<QueueCounts> {
+        self.backend.queue_counts(queue_id, now).await
+    }
+
+    pub async fn insert_queue(
+        &self,
+        name: &str,
+        attributes: &QueueAttributes,
+        now: DateTime<Utc>,
+    ) -> Result<QueueInfo> {
+        self.backend.insert_queue(name, attributes, now).await
+    }
+
+    pub async fn update_queue(
+        &self,
+        id: i64,
+        attributes: &QueueAttributes,
+        now: DateTime<Utc>,
+    ) -> Result<QueueInfo> {
+        self.backend.update_queue(id, attributes, now).await
+    }
+
+    /// Deletes a queue with its messages.
+    pub async fn delete_queue(&self, id: i64) -> Result<()> {
+        self.backend.delete_queue(id).await
+    }
+
+    /// The rules (bucket, name) sending to a queue, and the queues using it as dead-letter
+    /// queue.
+    pub async fn queue_users(&self, name: &str) -> Result<(Vec<(String, String)>, Vec<String>)> {
+        self.backend.queue_users(name).await
+    }
+
+    /// Enqueues one message; false if the queue does not exist.
+    pub async fn enqueue(
+        &self,
+        queue: &str,
+        message: NewQueueMessage,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.backend.enqueue(queue, message, now).await
+    }
+
+    /// Receives the visible head of a queue (dead-lettering what exceeded its receive count).
+    pub async fn receive(&self, spec: ReceiveSpec, now: DateTime<Utc>) -> Result<Received> {
+        self.backend.receive(spec, now).await
+    }
+
+    /// Deletes received messages; returns the receipts that deleted one.
+    pub async fn delete_received(
+        &self,
+        queue_id: i64,
+        receipts: Vec<Receipt>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Receipt>> {
+        self.backend.delete_received(queue_id, receipts, now).await
+    }
+
+    /// Moves a received message's visibility; `None` if the receipt is stale.
+    pub async fn change_visibility(
+        &self,
+        queue: (i64, &str),
+        receipt: Receipt,
+        visible_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Receipt>> {
+        self.backend
+            .change_visibility(queue, receipt, visible_at, now)
+            .await
+    }
+
+    pub async fn peek(
+        &self,
+        queue_id: i64,
+        max: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<QueueEntry>> {
+        self.backend.peek(queue_id, max, now).await
+    }
+
+    /// When the queue's next invisible message becomes visible.
+    pub async fn next_visible_at(&self, queue_id: i64) -> Result<Option<DateTime<Utc>>> {
+        self.backend.next_visible_at(queue_id).await
+    }
+
+    /// Deletes up to `limit` messages past their queue's retention period.
+    pub async fn purge_expired_queue_messages(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64> {
+        self.backend.purge_expired_queue_messages(now, limit).await
     }
 
     pub async fn close(&self) {

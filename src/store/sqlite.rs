@@ -17,7 +17,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 
 use super::rows::{EndpointRow, SpecRow, endpoint_row, from_json, spec_row, to_json};
-use super::writer::{Op, Writes};
+use super::signals::QueueSignals;
+use super::writer::Writes;
 use super::{
     AppendItem, Appended, AttemptRecord, DeliveryCounts, DeliveryState, DeliveryView, Error,
     LeasedDelivery, NextState, PutRuleOutcome, Result,
@@ -47,10 +48,12 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 #[derive(Debug, Clone)]
 pub(super) struct SqliteStore {
-    writer: SqlitePool,
-    writes: Writes,
-    reader: SqlitePool,
+    pub(super) writer: SqlitePool,
+    pub(super) writes: Writes,
+    pub(super) reader: SqlitePool,
     next_seq: Arc<AtomicI64>,
+    pub(super) signals: QueueSignals,
+    pub(super) receipt_key: Arc<[u8]>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -102,12 +105,15 @@ impl SqliteStore {
         let max_seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages")
             .fetch_one(&writer)
             .await?;
+        let receipt_key = super::queues::receipt_key(&writer).await?.into();
         let writes = Writes::start(writer.clone());
         Ok(SqliteStore {
             writer,
             writes,
             reader,
             next_seq: Arc::new(AtomicI64::new(max_seq + 1)),
+            signals: QueueSignals::default(),
+            receipt_key,
         })
     }
 
@@ -126,9 +132,14 @@ impl SqliteStore {
         items: Vec<AppendItem>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Appended>> {
-        self.writes
-            .submit(|reply| Op::Append { items, now, reply })
-            .await
+        let (appended, queues) = self
+            .writes
+            .submit((items, now), |tx, (items, now)| {
+                Box::pin(Self::append_in(tx, items, *now))
+            })
+            .await?;
+        self.signals.notify(&queues);
+        Ok(appended)
     }
 
     /// Appends within the writer's transaction (see [`super::writer`]).
@@ -136,11 +147,12 @@ impl SqliteStore {
         tx: &mut SqliteConnection,
         items: &[AppendItem],
         now: DateTime<Utc>,
-    ) -> Result<Vec<Appended>> {
+    ) -> Result<(Vec<Appended>, Vec<String>)> {
         let known = known_results(tx, items).await?;
         let mut first_in_batch: HashMap<&str, &str> = HashMap::new();
         let mut outcomes = Vec::with_capacity(items.len());
         let (mut messages, mut deliveries, mut results) = (Vec::new(), Vec::new(), Vec::new());
+        let mut enqueued = Vec::new();
         for item in items {
             if let Some(id) = item.record_id.as_deref() {
                 let seen = known
@@ -170,6 +182,7 @@ impl SqliteStore {
                     ms(m.published_at),
                 ));
                 deliveries.extend(new.subscription_ids.iter().map(|s| (m.seq, *s)));
+                enqueued.extend(new.queue_messages.iter().map(|(q, m)| (q.as_str(), m)));
             }
             outcomes.push(Appended::New);
         }
@@ -204,7 +217,8 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        Ok(outcomes)
+        let queues = super::queues::enqueue_in(tx, &enqueued, now).await?;
+        Ok((outcomes, queues))
     }
 
     pub async fn load_rules(&self) -> Result<Vec<Rule>> {
@@ -308,16 +322,28 @@ impl SqliteStore {
         per_subscription: usize,
         in_flight: &[(i64, usize)],
     ) -> Result<Vec<LeasedDelivery>> {
-        let in_flight = in_flight.to_vec();
-        let op = |reply| Op::Lease {
+        let input = (
             now,
             lease_until,
             limit,
             per_subscription,
-            in_flight,
-            reply,
-        };
-        self.writes.submit(op).await
+            in_flight.to_vec(),
+        );
+        self.writes
+            .submit(
+                input,
+                |tx, (now, until, limit, per_subscription, in_flight)| {
+                    Box::pin(Self::lease_in(
+                        tx,
+                        *now,
+                        *until,
+                        *limit,
+                        *per_subscription,
+                        in_flight,
+                    ))
+                },
+            )
+            .await
     }
 
     /// Leases within the writer's transaction (see [`super::writer`]).
@@ -398,12 +424,9 @@ impl SqliteStore {
         attempts: &[AttemptRecord],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let attempts = attempts.to_vec();
         self.writes
-            .submit(|reply| Op::Record {
-                attempts,
-                now,
-                reply,
+            .submit((attempts.to_vec(), now), |tx, (attempts, now)| {
+                Box::pin(Self::record_in(tx, attempts, *now))
             })
             .await
     }

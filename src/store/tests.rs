@@ -95,6 +95,7 @@ fn new_message(message: &Message, subscription_ids: Vec<i64>) -> NewMessage {
         object_key: "photos/a.jpg".into(),
         event_name: "ObjectCreated:PutObject",
         subscription_ids,
+        queue_messages: Vec::new(),
     }
 }
 

@@ -1,53 +1,64 @@
-//! The SQLite write path's group commit: ingest appends, delivery leases and attempt outcomes
-//! are queued to one task that runs every write waiting at that moment in a single
-//! transaction, so they share one fsync instead of queueing for the one writer connection.
+//! The SQLite write path's group commit: ingest appends, delivery leases and outcomes, and
+//! queue operations are queued to one task that runs every write waiting at that moment in a
+//! single transaction, so they share one fsync instead of queueing for the one writer
+//! connection.
 
-use chrono::{DateTime, Utc};
-use sqlx::sqlite::SqlitePool;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+use sqlx::SqliteConnection;
+use sqlx::sqlite::SqlitePool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-use super::sqlite::SqliteStore;
-use super::{AppendItem, Appended, AttemptRecord, Error, LeasedDelivery, Result};
+use super::{Error, Result};
 
 /// Writes waiting for a transaction at most (beyond that, callers wait to enqueue).
 const QUEUE: usize = 1024;
 
-/// One queued write and where its answer goes (after the commit).
-pub(super) enum Op {
-    Append {
-        items: Vec<AppendItem>,
-        now: DateTime<Utc>,
-        reply: oneshot::Sender<Result<Vec<Appended>>>,
-    },
-    Lease {
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: usize,
-        per_subscription: usize,
-        in_flight: Vec<(i64, usize)>,
-        reply: oneshot::Sender<Result<Vec<LeasedDelivery>>>,
-    },
-    Record {
-        attempts: Vec<AttemptRecord>,
-        now: DateTime<Utc>,
-        reply: oneshot::Sender<Result<()>>,
-    },
+/// The body of a write: runs inside the shared transaction, reading its input.
+pub(super) type Step<I, T> =
+    for<'a> fn(&'a mut SqliteConnection, &'a I) -> BoxFuture<'a, Result<T>>;
+
+/// A queued write, type-erased so writes of every kind share one queue.
+trait Write: Send {
+    /// Runs inside the transaction; may run a second time alone if the shared one fails.
+    fn run<'a>(&'a mut self, tx: &'a mut SqliteConnection) -> BoxFuture<'a, Result<()>>;
+    /// Answers the caller: the output if the transaction committed, else the error.
+    fn answer(self: Box<Self>, committed: Result<()>);
 }
 
-/// A write's result, held until the transaction commits.
-enum Done {
-    Append(Vec<Appended>),
-    Lease(Vec<LeasedDelivery>),
-    Record,
+struct Job<I, T> {
+    input: I,
+    step: Step<I, T>,
+    output: Option<T>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<I: Send + Sync, T: Send> Write for Job<I, T> {
+    fn run<'a>(&'a mut self, tx: &'a mut SqliteConnection) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            self.output = Some((self.step)(tx, &self.input).await?);
+            Ok(())
+        })
+    }
+
+    fn answer(self: Box<Self>, committed: Result<()>) {
+        let result = match (committed, self.output) {
+            (Ok(()), Some(output)) => Ok(output),
+            (Ok(()), None) => Err(Error::Write("a write did not run".into())),
+            (Err(e), _) => Err(Error::Write(e.to_string())),
+        };
+        // A caller that went away no longer needs its answer; its write is committed or not
+        // exactly as for a caller that stayed.
+        drop(self.reply.send(result));
+    }
 }
 
 /// The handle to the writer task.
 #[derive(Debug, Clone)]
 pub(super) struct Writes {
-    queue: mpsc::Sender<Op>,
+    queue: mpsc::Sender<Box<dyn Write>>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
@@ -62,10 +73,20 @@ impl Writes {
     }
 
     /// Queues a write and waits for its committed result.
-    pub async fn submit<T>(&self, op: impl FnOnce(oneshot::Sender<Result<T>>) -> Op) -> Result<T> {
+    pub async fn submit<I, T>(&self, input: I, step: Step<I, T>) -> Result<T>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let closed = || Error::Write("the store is closed".into());
-        self.queue.send(op(reply)).await.map_err(|_| closed())?;
+        let job = Job {
+            input,
+            step,
+            output: None,
+            reply,
+        };
+        self.queue.send(Box::new(job)).await.map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
 
@@ -79,82 +100,28 @@ impl Writes {
     }
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Op>) {
-    let mut ops = Vec::with_capacity(64);
-    while rx.recv_many(&mut ops, QUEUE).await > 0 {
-        match together(&pool, &ops).await {
-            Ok(done) => {
-                for (op, done) in ops.drain(..).zip(done) {
-                    answer(op, Ok(done));
-                }
+async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Box<dyn Write>>) {
+    let mut writes = Vec::with_capacity(64);
+    while rx.recv_many(&mut writes, QUEUE).await > 0 {
+        if together(&pool, &mut writes).await.is_ok() {
+            for write in writes.drain(..) {
+                write.answer(Ok(()));
             }
-            // One failing write must not fail the others: each gets its own transaction.
-            Err(_) => {
-                for op in ops.drain(..) {
-                    let result = together(&pool, std::slice::from_ref(&op)).await;
-                    answer(op, result.map(|mut done| done.remove(0)));
-                }
-            }
+            continue;
+        }
+        // One failing write must not fail the others: each gets its own transaction.
+        for mut write in writes.drain(..) {
+            let alone = together(&pool, std::slice::from_mut(&mut write)).await;
+            write.answer(alone);
         }
     }
 }
 
-async fn together(pool: &SqlitePool, ops: &[Op]) -> Result<Vec<Done>> {
+async fn together(pool: &SqlitePool, writes: &mut [Box<dyn Write>]) -> Result<()> {
     let mut tx = pool.begin().await?;
-    let mut done = Vec::with_capacity(ops.len());
-    for op in ops {
-        done.push(match op {
-            Op::Append { items, now, .. } => {
-                Done::Append(SqliteStore::append_in(&mut tx, items, *now).await?)
-            }
-            Op::Lease {
-                now,
-                lease_until,
-                limit,
-                per_subscription,
-                in_flight,
-                ..
-            } => Done::Lease(
-                SqliteStore::lease_in(
-                    &mut tx,
-                    *now,
-                    *lease_until,
-                    *limit,
-                    *per_subscription,
-                    in_flight,
-                )
-                .await?,
-            ),
-            Op::Record { attempts, now, .. } => {
-                SqliteStore::record_in(&mut tx, attempts, *now).await?;
-                Done::Record
-            }
-        });
+    for write in writes.iter_mut() {
+        write.run(&mut tx).await?;
     }
     tx.commit().await?;
-    Ok(done)
-}
-
-fn answer(op: Op, result: Result<Done>) {
-    // A caller that went away no longer needs its answer; its write is committed or not
-    // exactly as for a caller that stayed.
-    match (op, result) {
-        (Op::Append { reply, .. }, Ok(Done::Append(v))) => drop(reply.send(Ok(v))),
-        (Op::Lease { reply, .. }, Ok(Done::Lease(v))) => drop(reply.send(Ok(v))),
-        (Op::Record { reply, .. }, Ok(Done::Record)) => drop(reply.send(Ok(()))),
-        (op, Ok(_)) => fail(
-            op,
-            Error::Corrupt("write answered with the wrong result".into()),
-        ),
-        (op, Err(e)) => fail(op, e),
-    }
-}
-
-fn fail(op: Op, error: Error) {
-    let error = Error::Write(error.to_string());
-    match op {
-        Op::Append { reply, .. } => drop(reply.send(Err(error))),
-        Op::Lease { reply, .. } => drop(reply.send(Err(error))),
-        Op::Record { reply, .. } => drop(reply.send(Err(error))),
-    }
+    Ok(())
 }

@@ -435,7 +435,7 @@ async fn invalid_rules_are_refused_with_the_field_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn queue_endpoints_are_refused_until_queues_exist() {
+async fn queue_endpoints_must_name_an_existing_queue() {
     let (_dir, broker) = fresh_broker("").await;
     let rule = pb::Rule {
         endpoints: vec![pb::Endpoint {
@@ -449,9 +449,10 @@ async fn queue_endpoints_are_refused_until_queues_exist() {
         .put_rule(pb::PutRuleRequest { rule: Some(rule) })
         .await
         .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
+    assert_eq!(status.code(), Code::FailedPrecondition);
     assert!(
-        status.message().contains("rule.endpoints[0].queue"),
+        status.message().contains("rule.endpoints[0].queue")
+            && status.message().contains("\"jobs\" does not exist"),
         "{}",
         status.message()
     );

@@ -30,6 +30,9 @@ max = "20ms"
 retries = 5
 initial = "10ms"
 max = "40ms"
+[queues]
+min_retention_period = "1s"
+purge_interval = "100ms"
 [log]
 level = "warn"
 "#;
@@ -113,6 +116,10 @@ impl TestBroker {
 
     pub fn admin(&self) -> pb::admin_client::AdminClient<Channel> {
         pb::admin_client::AdminClient::new(self.channel.clone())
+    }
+
+    pub fn queue(&self) -> pb::queue_client::QueueClient<Channel> {
+        pb::queue_client::QueueClient::new(self.channel.clone())
     }
 
     /// Graceful shutdown; returns whether it finished within the grace period.

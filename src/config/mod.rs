@@ -7,11 +7,15 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod queues;
+
+pub use queues::QueueSettings;
+
 use crate::delivery::retry::{BackoffRetry, ExponentialDecayRetry, RetrySchedules};
 use crate::rules::Limits;
 
 /// The annotated default configuration, printed by `bucketbus print-config`.
-pub const EXAMPLE_CONFIG: &str = include_str!("../bucketbus.example.toml");
+pub const EXAMPLE_CONFIG: &str = include_str!("../../bucketbus.example.toml");
 
 /// Environment variables that override the file.
 pub const ENV_DATABASE: &str = "BUCKETBUS_DATABASE_URL";
@@ -44,6 +48,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub limits: Limits,
     pub delivery: DeliverySettings,
+    pub queues: QueueSettings,
     pub log: LogSettings,
     /// How long graceful shutdown may take before in-flight work is abandoned (it is redone
     /// after restart: delivery is at-least-once).
@@ -97,6 +102,7 @@ struct FileConfig {
     ingest: IngestFile,
     limits: LimitsFile,
     delivery: DeliveryFile,
+    queues: queues::QueuesFile,
     log: LogFile,
 }
 
@@ -367,6 +373,7 @@ impl FileConfig {
                     self.limits.endpoints_per_rule,
                 )?,
             },
+            queues: self.queues.validate()?,
             delivery: DeliverySettings {
                 timeout,
                 lease,

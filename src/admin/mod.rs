@@ -1,6 +1,11 @@
-//! Rule administration use cases: validate against the rules in force, persist, then swap the
-//! in-memory rule set so the change takes effect before the call returns. Admin writes are
-//! serialised so two conflicting rules can never both pass the overlap check.
+//! Rule and queue administration use cases: validate against the rules in force, persist,
+//! then swap the in-memory rule set so the change takes effect before the call returns. Admin
+//! writes are serialised so two conflicting rules can never both pass the overlap check, and a
+//! queue cannot be deleted while a rule that sends to it is being saved.
+
+mod queues;
+
+pub use queues::QueueStatus;
 
 use std::sync::Arc;
 
@@ -9,6 +14,7 @@ use chrono::Utc;
 use tokio::sync::Mutex;
 
 use crate::error::{Code, HasCode, Invalid};
+use crate::model::queue::QueueLimits;
 use crate::model::{EndpointTarget, EventKind, Rule, RuleSpec};
 use crate::rules::{Limits, RuleSet, Verdict};
 use crate::store::{self, Store};
@@ -19,8 +25,12 @@ pub enum Error {
     Invalid(#[from] Invalid),
     #[error("rule {bucket}/{name} does not exist")]
     NotFound { bucket: String, name: String },
+    #[error("queue {0:?} does not exist")]
+    QueueNotFound(String),
     #[error("{0}")]
-    Unimplemented(String),
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error(transparent)]
     Store(#[from] store::Error),
 }
@@ -29,8 +39,9 @@ impl HasCode for Error {
     fn code(&self) -> Code {
         match self {
             Error::Invalid(_) => Code::InvalidArgument,
-            Error::NotFound { .. } => Code::NotFound,
-            Error::Unimplemented(_) => Code::Unimplemented,
+            Error::NotFound { .. } | Error::QueueNotFound(_) => Code::NotFound,
+            Error::AlreadyExists(_) => Code::AlreadyExists,
+            Error::FailedPrecondition(_) => Code::FailedPrecondition,
             Error::Store(e) => e.code(),
         }
     }
@@ -49,15 +60,22 @@ pub struct Admin {
     store: Store,
     rules: Arc<ArcSwap<RuleSet>>,
     limits: Limits,
+    queue_limits: QueueLimits,
     writes: Arc<Mutex<()>>,
 }
 
 impl Admin {
-    pub fn new(store: Store, rules: Arc<ArcSwap<RuleSet>>, limits: Limits) -> Admin {
+    pub fn new(
+        store: Store,
+        rules: Arc<ArcSwap<RuleSet>>,
+        limits: Limits,
+        queue_limits: QueueLimits,
+    ) -> Admin {
         Admin {
             store,
             rules,
             limits,
+            queue_limits,
             writes: Arc::new(Mutex::new(())),
         }
     }
@@ -76,14 +94,14 @@ impl Admin {
         let _serialised = self.writes.lock().await;
         let current = self.rules.load_full();
         let event_set = current.check_put(&spec, &self.limits)?;
-        if let Some(index) = spec
-            .endpoints
-            .iter()
-            .position(|e| matches!(e.target, EndpointTarget::Queue(_)))
-        {
-            return Err(Error::Unimplemented(format!(
-                "rule.endpoints[{index}].queue: queue endpoints are not available yet; use an http endpoint"
-            )));
+        for (index, endpoint) in spec.endpoints.iter().enumerate() {
+            if let EndpointTarget::Queue(name) = &endpoint.target
+                && self.store.queue(name).await?.is_none()
+            {
+                return Err(Error::FailedPrecondition(format!(
+                    "rule.endpoints[{index}].queue: queue {name:?} does not exist; create it first"
+                )));
+            }
         }
         let outcome = self.store.put_rule(&spec, event_set, Utc::now()).await?;
         let rule = Arc::new(outcome.rule);
