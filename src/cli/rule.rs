@@ -33,8 +33,11 @@ pub struct PutArgs {
     #[arg(long = "filter", value_parser = parse_filter)]
     filters: Vec<pb::ResourceFilter>,
     /// HTTP(S) endpoint URL (repeatable).
-    #[arg(long = "http", required = true)]
+    #[arg(long = "http", required_unless_present = "queues")]
     urls: Vec<String>,
+    /// Queue endpoint: the name of an existing queue (repeatable).
+    #[arg(long = "queue")]
+    queues: Vec<String>,
     /// Standard Webhooks secret (whsec_…) for every endpoint; `generate` makes a new one.
     #[arg(long)]
     signing_secret: Option<String>,
@@ -207,14 +210,17 @@ async fn put(args: PutArgs) -> anyhow::Result<()> {
         Some(secret) => secret.to_string(),
         None => String::new(),
     };
-    let endpoints = args
-        .urls
-        .into_iter()
-        .map(|url| pb::Endpoint {
-            target: Some(pb::endpoint::Target::Http(pb::HttpEndpoint {
-                url,
-                signing_secret: secret.clone(),
-            })),
+    let http = args.urls.into_iter().map(|url| {
+        pb::endpoint::Target::Http(pb::HttpEndpoint {
+            url,
+            signing_secret: secret.clone(),
+        })
+    });
+    let queues = args.queues.into_iter().map(pb::endpoint::Target::Queue);
+    let endpoints = http
+        .chain(queues)
+        .map(|target| pb::Endpoint {
+            target: Some(target),
             strategy: match args.strategy {
                 Strategy::BackoffRetry => pb::NotifyStrategy::BackoffRetry,
                 Strategy::ExponentialDecayRetry => pb::NotifyStrategy::ExponentialDecayRetry,

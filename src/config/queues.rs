@@ -64,3 +64,49 @@ impl QueuesFile {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Error, Settings};
+
+    fn field_of(toml: &str) -> &'static str {
+        match Settings::from_toml(toml, "test") {
+            Err(Error::Invalid { field, .. }) => field,
+            other => panic!("expected an invalid setting, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_the_mns_bounds() {
+        let q = Settings::defaults().queues;
+        assert_eq!(q.limits.max_message_size, 65_536);
+        assert_eq!(q.limits.min_retention_period, 60);
+        assert_eq!(q.purge_interval, std::time::Duration::from_secs(10));
+    }
+
+    #[test]
+    fn out_of_range_queue_settings_name_the_field() {
+        assert_eq!(
+            field_of("[queues]\nmax_message_size = 1000"),
+            "queues.max_message_size"
+        );
+        assert_eq!(
+            field_of("[queues]\nmax_message_size = 2000000"),
+            "queues.max_message_size"
+        );
+        assert_eq!(
+            field_of("[queues]\nmin_retention_period = \"90s\""),
+            "queues.min_retention_period"
+        );
+        assert_eq!(
+            field_of("[queues]\nmin_retention_period = \"1500ms\""),
+            "queues.min_retention_period"
+        );
+        assert_eq!(
+            field_of("[queues]\npurge_interval = \"0s\""),
+            "queues.purge_interval"
+        );
+        let raised = Settings::from_toml("[queues]\nmax_message_size = 1048576", "test").unwrap();
+        assert_eq!(raised.queues.limits.max_message_size, 1_048_576);
+    }
+}
