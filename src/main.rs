@@ -1,5 +1,6 @@
-//! The `bucketbus` command: run the daemon, publish a record, manage rules, print the config,
-//! run benchmarks. Errors print one line and exit non-zero (64 for configuration errors).
+//! The `bucketbus` command: run the daemon, publish a record, manage rules and queues, receive
+//! queue messages, print the config, run benchmarks. Errors print one line and exit non-zero
+//! (64 for configuration errors).
 
 mod cli;
 
@@ -33,6 +34,9 @@ enum Command {
     /// Create, inspect and delete notification rules.
     #[command(subcommand)]
     Rule(cli::rule::RuleCommand),
+    /// Create, inspect and delete queues; receive their messages.
+    #[command(subcommand)]
+    Queue(cli::queue::QueueCommand),
     /// Print the annotated default configuration.
     PrintConfig,
     /// Measure bucketbus (see README: Benchmarks).
@@ -70,6 +74,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Publish(args) => cli::publish::run(*args).await.map_err(Failure::Other),
             Command::Rule(command) => cli::rule::run(command).await.map_err(Failure::Other),
+            Command::Queue(command) => cli::queue::run(command).await.map_err(Failure::Other),
             Command::PrintConfig => {
                 print!("{}", config::EXAMPLE_CONFIG);
                 Ok(())

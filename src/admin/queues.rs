@@ -98,7 +98,7 @@ impl Admin {
                 more(queues.len())
             )));
         }
-        self.store.delete_queue(existing.id).await?;
+        self.store.delete_queue(name, existing.id).await?;
         tracing::info!(queue = %name, "Queue deleted.");
         Ok(())
     }

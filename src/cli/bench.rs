@@ -18,6 +18,8 @@ use bucketbus::grpc::pb;
 pub enum BenchCommand {
     /// Durable ingest throughput and acknowledgement latency.
     Ingest(IngestArgs),
+    /// Queue receive+delete throughput and publish-to-receive latency.
+    Queue(super::bench_queue::QueueArgs),
 }
 
 #[derive(Parser)]
@@ -42,7 +44,10 @@ pub struct IngestArgs {
 const BUCKET: &str = "bench";
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Ingest(args) = command;
+    let args = match command {
+        BenchCommand::Ingest(args) => args,
+        BenchCommand::Queue(args) => return super::bench_queue::run(args).await,
+    };
     let local = match &args.server {
         Some(_) => None,
         None => Some(super::bench_broker::LocalBroker::start().await?),
@@ -286,7 +291,7 @@ fn print_row(mode: &str, concurrency: usize, runs: &mut [Run]) {
 }
 
 /// Peak resident set size of this process (the broker runs in it), from /proc.
-fn peak_rss_mib() -> Option<u64> {
+pub(super) fn peak_rss_mib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

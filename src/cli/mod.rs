@@ -3,7 +3,12 @@
 
 pub mod bench;
 mod bench_broker;
+mod bench_queue;
+mod bench_queue_latency;
+mod event_view;
 pub mod publish;
+pub mod queue;
+mod queue_receive;
 pub mod rule;
 pub mod signal;
 

@@ -5,6 +5,7 @@
 mod receipt;
 mod retention;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -98,9 +99,9 @@ impl Queues {
         }
     }
 
-    async fn existing(&self, name: &str) -> Result<QueueInfo, Error> {
+    async fn existing(&self, name: &str) -> Result<Arc<QueueInfo>, Error> {
         self.store
-            .queue(name)
+            .queue_cached(name)
             .await?
             .ok_or_else(|| Error::QueueNotFound(name.to_string()))
     }
@@ -132,7 +133,11 @@ impl Queues {
             seconds => seconds,
         };
         let dead_letter_queue = match &attributes.dead_letter_queue {
-            Some(name) => self.store.queue(name).await?.map(|q| (q.id, q.name)),
+            Some(name) => self
+                .store
+                .queue_cached(name)
+                .await?
+                .map(|q| (q.id, q.name.clone())),
             None => None,
         };
         let signal = self.store.queue_signals().of(&queue.name);

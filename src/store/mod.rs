@@ -3,6 +3,7 @@
 //! the idempotency ledger.
 //! Only this module sees sqlx; SQLite is the embedded backend.
 
+mod queue_cache;
 mod queues;
 mod rows;
 mod signals;
@@ -11,6 +12,8 @@ mod writer;
 
 pub use queues::{NewQueueMessage, QueueEntry, Receipt, ReceiveSpec, Received};
 pub use signals::QueueSignals;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -140,6 +143,7 @@ pub struct PutRuleOutcome {
 #[derive(Debug, Clone)]
 pub struct Store {
     backend: sqlite::SqliteStore,
+    queue_cache: queue_cache::QueueCache,
 }
 
 impl Store {
@@ -147,6 +151,7 @@ impl Store {
     pub async fn open(url: &str) -> Result<Store> {
         Ok(Store {
             backend: sqlite::SqliteStore::open(url).await?,
+            queue_cache: queue_cache::QueueCache::default(),
         })
     }
 
@@ -254,6 +259,20 @@ impl Store {
         self.backend.queue(name).await
     }
 
+    /// A queue's definition for the consumer hot path: from a cache that this process's
+    /// queue writes invalidate and that is re-read after a second (an unknown queue is always
+    /// looked up).
+    pub async fn queue_cached(&self, name: &str) -> Result<Option<Arc<QueueInfo>>> {
+        if let Some(info) = self.queue_cache.get(name) {
+            return Ok(Some(info));
+        }
+        Ok(self
+            .backend
+            .queue(name)
+            .await?
+            .map(|info| self.queue_cache.put(info)))
+    }
+
     /// Queues whose name starts with `prefix`, by name.
     pub async fn queues(&self, prefix: &str) -> Result<Vec<QueueInfo>> {
         self.backend.queues(prefix).await
@@ -269,6 +288,7 @@ impl Store {
         attributes: &QueueAttributes,
         now: DateTime<Utc>,
     ) -> Result<QueueInfo> {
+        self.queue_cache.forget(name);
         self.backend.insert_queue(name, attributes, now).await
     }
 
@@ -278,12 +298,16 @@ impl Store {
         attributes: &QueueAttributes,
         now: DateTime<Utc>,
     ) -> Result<QueueInfo> {
-        self.backend.update_queue(id, attributes, now).await
+        let info = self.backend.update_queue(id, attributes, now).await?;
+        self.queue_cache.forget(&info.name);
+        Ok(info)
     }
 
     /// Deletes a queue with its messages.
-    pub async fn delete_queue(&self, id: i64) -> Result<()> {
-        self.backend.delete_queue(id).await
+    pub async fn delete_queue(&self, name: &str, id: i64) -> Result<()> {
+        self.backend.delete_queue(id).await?;
+        self.queue_cache.forget(name);
+        Ok(())
     }
 
     /// The rules (bucket, name) sending to a queue, and the queues using it as dead-letter
@@ -339,7 +363,8 @@ impl Store {
         self.backend.peek(queue_id, max, now).await
     }
 
-    /// When the queue's next invisible message becomes visible.
+    /// The earliest `visible_at` of the queue's live messages: asked when none is visible,
+    /// it is when the next one (delayed or in flight) becomes visible.
     pub async fn next_visible_at(&self, queue_id: i64) -> Result<Option<DateTime<Utc>>> {
         self.backend.next_visible_at(queue_id).await
     }
@@ -358,5 +383,7 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod queue_tests;
 #[cfg(test)]
 mod tests;

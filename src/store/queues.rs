@@ -477,7 +477,7 @@ pub(super) async fn peek(
     Ok(entries)
 }
 
-/// When the queue's next message becomes visible (delayed or in flight), if any.
+/// The earliest visible_at of the live messages (when none is visible: the next to become so).
 pub(super) async fn next_visible_at(
     pool: &SqlitePool,
     queue_id: i64,

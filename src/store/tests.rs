@@ -17,7 +17,7 @@ use crate::model::{
     ResourceFilter, Rule, RuleSpec, SigningSecret, Subscription,
 };
 
-const X: &str = "http://127.0.0.1:9/x";
+pub(super) const X: &str = "http://127.0.0.1:9/x";
 const Y: &str = "http://127.0.0.1:9/y";
 const Z: &str = "http://127.0.0.1:9/z";
 /// No delivery ids (an empty lease).
@@ -26,15 +26,15 @@ const NONE: [i64; 0] = [];
 // ---- helpers ----
 
 /// The current time at the store's precision.
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(3)
 }
 
-fn secs(n: i64) -> TimeDelta {
+pub(super) fn secs(n: i64) -> TimeDelta {
     TimeDelta::seconds(n)
 }
 
-fn http(url: &str) -> Endpoint {
+pub(super) fn http(url: &str) -> Endpoint {
     Endpoint {
         target: EndpointTarget::Http {
             url: url.into(),
@@ -45,7 +45,7 @@ fn http(url: &str) -> Endpoint {
     }
 }
 
-fn spec(bucket: &str, name: &str, urls: &[&str]) -> RuleSpec {
+pub(super) fn spec(bucket: &str, name: &str, urls: &[&str]) -> RuleSpec {
     RuleSpec {
         bucket: bucket.into(),
         name: name.into(),
@@ -56,11 +56,17 @@ fn spec(bucket: &str, name: &str, urls: &[&str]) -> RuleSpec {
     }
 }
 
-fn created_events() -> EventSet {
+pub(super) fn created_events() -> EventSet {
     EventSet::parse_rule_event("ObjectCreated:*").unwrap()
 }
 
-async fn put(store: &Store, bucket: &str, name: &str, urls: &[&str], at: DateTime<Utc>) -> Rule {
+pub(super) async fn put(
+    store: &Store,
+    bucket: &str,
+    name: &str,
+    urls: &[&str],
+    at: DateTime<Utc>,
+) -> Rule {
     store
         .put_rule(&spec(bucket, name, urls), created_events(), at)
         .await
@@ -77,7 +83,7 @@ fn sub_names(rule: &Rule) -> Vec<&str> {
 }
 
 /// A message of `rule` with a freshly allocated seq.
-fn message(store: &Store, rule: &Rule, body: &str, at: DateTime<Utc>) -> Message {
+pub(super) fn message(store: &Store, rule: &Rule, body: &str, at: DateTime<Utc>) -> Message {
     Message {
         seq: store.allocate_seqs(1),
         id: new_message_id(),
@@ -89,7 +95,7 @@ fn message(store: &Store, rule: &Rule, body: &str, at: DateTime<Utc>) -> Message
     }
 }
 
-fn new_message(message: &Message, subscription_ids: Vec<i64>) -> NewMessage {
+pub(super) fn new_message(message: &Message, subscription_ids: Vec<i64>) -> NewMessage {
     NewMessage {
         message: message.clone(),
         object_key: "photos/a.jpg".into(),
@@ -99,7 +105,7 @@ fn new_message(message: &Message, subscription_ids: Vec<i64>) -> NewMessage {
     }
 }
 
-fn item(record_id: Option<&str>, result: &str, messages: Vec<NewMessage>) -> AppendItem {
+pub(super) fn item(record_id: Option<&str>, result: &str, messages: Vec<NewMessage>) -> AppendItem {
     AppendItem {
         record_id: record_id.map(String::from),
         result: result.into(),
@@ -751,12 +757,12 @@ pub(crate) async fn suite_next_due_at_is_the_earliest_pending_time(store: Store)
 
 // ---- SQLite ----
 
-fn sqlite_url(dir: &TempDir) -> String {
+pub(super) fn sqlite_url(dir: &TempDir) -> String {
     format!("sqlite://{}/b.db", dir.path().display())
 }
 
 /// A fresh store in a temporary directory (keep the directory alive for the test).
-async fn sqlite() -> (TempDir, Store) {
+pub(super) async fn sqlite() -> (TempDir, Store) {
     let dir = TempDir::new().unwrap();
     let store = Store::open(&sqlite_url(&dir)).await.unwrap();
     (dir, store)
