@@ -25,7 +25,7 @@ pub struct QueueArgs {
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
     senders: u64,
     /// Concurrent consumers, one throughput scenario each.
-    #[arg(long, value_delimiter = ',', default_value = "1,4,16", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16,64", value_parser = clap::value_parser!(u64).range(1..))]
     consumers: Vec<u64>,
     /// Body size of the messages sent, in bytes.
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=65_536))]
@@ -243,7 +243,7 @@ mod tests {
     #[test]
     fn defaults_are_the_documented_scenarios() {
         let args = QueueArgs::try_parse_from(["queue"]).unwrap();
-        assert_eq!(args.consumers, [1, 4, 16]);
+        assert_eq!(args.consumers, [1, 4, 16, 64]);
         assert_eq!((args.messages, args.repeat), (20_000, 3));
         assert_eq!((args.rate, args.seconds), (1_000, 5));
         assert!(args.server.is_none());

@@ -4,6 +4,7 @@
 mod admin;
 mod bad_input;
 mod cli;
+mod cli_queue;
 mod delivery;
 mod durability;
 mod publish;

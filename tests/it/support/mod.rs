@@ -106,6 +106,11 @@ impl TestBroker {
         }
     }
 
+    /// The `--server` URL of the gRPC API, for the CLI.
+    pub fn server_url(&self) -> String {
+        format!("http://{}", self.running.as_ref().unwrap().grpc_addr)
+    }
+
     pub fn http_addr(&self) -> std::net::SocketAddr {
         self.running.as_ref().unwrap().http_addr
     }
