@@ -331,15 +331,16 @@ impl FileConfig {
         }
         let timeout = nonzero("delivery.timeout", d.timeout)?;
         let lease = nonzero("delivery.lease", d.lease)?;
-        // A leased delivery may wait behind LANE_DEPTH - 1 rounds of its endpoint's attempts,
-        // then needs its own attempt and time to record it.
-        let needed = timeout * crate::delivery::LANE_DEPTH as u32 + Duration::from_secs(1);
+        // Leases are renewed RENEWALS times per period, so an attempt starts with at least
+        // (RENEWALS - 1) / RENEWALS of a lease left, which must hold the attempt and the
+        // recording of its outcome.
+        let renewals = crate::delivery::RENEWALS;
+        let needed = (timeout + crate::delivery::RECORD_MARGIN) * renewals / (renewals - 1);
         if lease < needed {
             return Err(Error::Invalid {
                 field: "delivery.lease",
                 constraint: format!(
-                    "must be at least {} timeouts plus 1s ({})",
-                    crate::delivery::LANE_DEPTH,
+                    "must be at least 1.5 × (delivery.timeout + 500ms) = {}",
                     humantime::format_duration(needed)
                 ),
             });
@@ -422,7 +423,7 @@ mod tests {
     fn a_file_only_needs_the_fields_it_changes() {
         let s = Settings::from_toml("[delivery]\ntimeout = \"2s\"\n", "t").unwrap();
         assert_eq!(s.delivery.timeout, Duration::from_secs(2));
-        assert_eq!(s.delivery.lease, Duration::from_secs(30));
+        assert_eq!(s.delivery.lease, Duration::from_secs(10));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! HTTP push delivery: retry schedules as values, Standard Webhooks signing, one attempt and
-//! its classification, and the worker loop that leases due deliveries. Only this module sees
+//! its classification, and the worker loop that leases due deliveries and renews the leases
+//! it holds. Only this module sees
 //! reqwest.
 
 pub mod attempt;
@@ -7,4 +8,4 @@ pub mod retry;
 pub mod sign;
 mod worker;
 
-pub use worker::{LANE_DEPTH, start};
+pub use worker::{RECORD_MARGIN, RENEWALS, start};

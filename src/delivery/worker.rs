@@ -1,6 +1,7 @@
 //! The delivery loop: lease due deliveries in batches, run each attempt in its own task under
-//! a per-endpoint concurrency limit (so a slow endpoint never holds up the others), and write
-//! the outcomes back in batches. Backlog lives in the database, not in channels.
+//! a per-endpoint concurrency limit (so a slow endpoint never holds up the others), renew the
+//! leases of the deliveries still held, and write the outcomes back in batches. Backlog lives
+//! in the database, not in channels.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,8 +27,11 @@ const FALLBACK_POLL: Duration = Duration::from_secs(1);
 /// write transaction, so freed slots are gathered instead of leased one by one.
 const LEASE_INTERVAL: Duration = Duration::from_millis(10);
 /// Deliveries leased per endpoint at most, in units of its concurrency: the ones beyond the
-/// concurrency wait in the lane for a slot (see `config`: the lease covers that wait).
-pub const LANE_DEPTH: usize = 4;
+/// concurrency wait in the lane for a slot, their leases renewed while they wait.
+const LANE_DEPTH: usize = 4;
+/// Leases are renewed this many times per lease period, so a held delivery always has at
+/// least (1 - 1/RENEWALS) of a lease left (see `config`: an attempt must fit in that).
+pub const RENEWALS: u32 = 3;
 /// How long the recorder waits for more outcomes before writing a partial batch.
 const RECORD_LINGER: Duration = Duration::from_millis(20);
 
@@ -42,7 +46,17 @@ struct Shared {
     client: reqwest::Client,
     lanes: Mutex<HashMap<i64, Lane>>,
     subscriptions: Mutex<HashMap<i64, Arc<Subscription>>>,
+    /// Deliveries leased and not finished: delivery id → what their lease renewal needs.
+    held: Mutex<HashMap<i64, Held>>,
     slot_freed: Notify,
+}
+
+/// A delivery this broker holds a lease on.
+struct Held {
+    /// Attempts made before this lease (the renewal's guard against a recorded outcome).
+    attempts: u32,
+    /// When the lease ends, as far as this broker knows.
+    lease_end: tokio::time::Instant,
 }
 
 /// Starts the dispatcher and the outcome recorder on `tracker`; both stop after `cancel`
@@ -64,10 +78,12 @@ pub fn start(
         client,
         lanes: Mutex::new(HashMap::new()),
         subscriptions: Mutex::new(HashMap::new()),
+        held: Mutex::new(HashMap::new()),
         slot_freed: Notify::new(),
     });
     let (outcomes, recorder_rx) = mpsc::unbounded_channel();
     tracker.spawn(record_outcomes(shared.store.clone(), recorder_rx));
+    tracker.spawn(renew_leases(shared.clone(), cancel.clone()));
     tracker.spawn(dispatch(shared, outcomes, wake, cancel, tracker.clone()));
     Ok(())
 }
@@ -167,22 +183,32 @@ fn start_attempt(
         lane.in_flight += 1;
         lane.permits.clone()
     };
+    lock(&shared.held).insert(
+        delivery.id,
+        Held {
+            attempts: delivery.attempts,
+            lease_end: tokio::time::Instant::now() + shared.settings.lease,
+        },
+    );
     let slot = LaneSlot {
         shared: shared.clone(),
         subscription_id: delivery.subscription_id,
+        delivery_id: delivery.id,
     };
     let cancel = cancel.clone();
     tracker.spawn(async move {
         let shared = &slot.shared;
-        let leased_at = tokio::time::Instant::now();
         let permit = tokio::select! {
             permit = permits.acquire_owned() => permit.ok(),
             () = cancel.cancelled() => None,
         };
-        // An attempt starts only if it can finish and be recorded within its lease, and never
-        // after shutdown began: a delivery left alone is due again when its lease ends.
-        let in_time =
-            leased_at.elapsed() + shared.settings.timeout + RECORD_MARGIN < shared.settings.lease;
+        // An attempt starts only if it can finish and be recorded within its lease (renewals
+        // keep it long enough unless the database is failing), and never after shutdown
+        // began: a delivery left alone is due again when its lease ends.
+        let lease_end = lock(&shared.held).get(&delivery.id).map(|h| h.lease_end);
+        let in_time = lease_end.is_some_and(|end| {
+            tokio::time::Instant::now() + shared.settings.timeout + RECORD_MARGIN < end
+        });
         if let Some(_permit) = permit
             && in_time
             && !cancel.is_cancelled()
@@ -194,17 +220,19 @@ fn start_attempt(
 }
 
 /// Time kept free at the end of a lease for writing the attempt's outcome.
-const RECORD_MARGIN: Duration = Duration::from_millis(500);
+pub const RECORD_MARGIN: Duration = Duration::from_millis(500);
 
-/// One delivery's place in its endpoint's lane; gives it back when dropped, even if the
-/// attempt panicked.
+/// One delivery's place in its endpoint's lane and its lease; gives both back when dropped,
+/// even if the attempt panicked.
 struct LaneSlot {
     shared: Arc<Shared>,
     subscription_id: i64,
+    delivery_id: i64,
 }
 
 impl Drop for LaneSlot {
     fn drop(&mut self) {
+        lock(&self.shared.held).remove(&self.delivery_id);
         let mut lanes = lock(&self.shared.lanes);
         if let Some(lane) = lanes.get_mut(&self.subscription_id) {
             lane.in_flight -= 1;
@@ -290,6 +318,42 @@ async fn subscription(shared: &Shared, id: i64) -> crate::store::Result<Option<A
     let found = Arc::new(found);
     lock(&shared.subscriptions).insert(id, found.clone());
     Ok(Some(found))
+}
+
+/// Renews the leases of the deliveries this broker holds, [`RENEWALS`] times per lease period,
+/// in one write. If this broker dies, the renewals stop and the leases run out within one
+/// lease period; other brokers (or this one after restart) then attempt the deliveries.
+async fn renew_leases(shared: Arc<Shared>, cancel: CancellationToken) {
+    let every = shared.settings.lease / RENEWALS;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            () = cancel.cancelled() => return,
+        }
+        let held: Vec<(i64, u32)> = lock(&shared.held)
+            .iter()
+            .map(|(id, h)| (*id, h.attempts))
+            .collect();
+        if held.is_empty() {
+            continue;
+        }
+        let asked_at = tokio::time::Instant::now();
+        let until = Utc::now() + shared.settings.lease;
+        match shared.store.extend_leases(&held, until).await {
+            Ok(_) => {
+                let lease_end = asked_at + shared.settings.lease;
+                let mut current = lock(&shared.held);
+                for (id, _) in held {
+                    if let Some(h) = current.get_mut(&id) {
+                        h.lease_end = h.lease_end.max(lease_end);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, leases = held.len(), "Renewing delivery leases failed; will retry.")
+            }
+        }
+    }
 }
 
 /// Writes outcomes in batches until every sender is gone. If the database refuses, the

@@ -218,6 +218,13 @@ impl Store {
         self.backend.record_attempts(attempts, now).await
     }
 
+    /// Extends the leases of deliveries still being worked on, given as (delivery id,
+    /// attempts when leased), to `until`; a delivery whose outcome was recorded meanwhile is
+    /// left alone. Returns how many were extended.
+    pub async fn extend_leases(&self, leases: &[(i64, u32)], until: DateTime<Utc>) -> Result<u64> {
+        self.backend.extend_leases(leases, until).await
+    }
+
     /// When the earliest pending delivery is due.
     pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
         self.backend.next_due_at().await

@@ -473,6 +473,37 @@ impl SqliteStore {
         Ok(())
     }
 
+    pub async fn extend_leases(&self, leases: &[(i64, u32)], until: DateTime<Utc>) -> Result<u64> {
+        self.writes
+            .submit((leases.to_vec(), until), |tx, (leases, until)| {
+                Box::pin(Self::extend_in(tx, leases, *until))
+            })
+            .await
+    }
+
+    /// Extends leases within the writer's transaction (see [`super::writer`]).
+    pub(super) async fn extend_in(
+        tx: &mut SqliteConnection,
+        leases: &[(i64, u32)],
+        until: DateTime<Utc>,
+    ) -> Result<u64> {
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = MAX(next_attempt_at, ?2)
+             FROM json_each(?1) AS v
+             WHERE deliveries.id = v.value ->> 0
+               -- Only a lease still held: pending, and no outcome recorded since it was taken.
+               AND deliveries.state = 0 AND deliveries.attempts = v.value ->> 1",
+        )
+        .bind(to_json(&leases)?)
+        .bind(ms(until))
+        .execute(&mut *tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
         let next: Option<i64> = sqlx::query_scalar(
             "SELECT MIN((SELECT MIN(next_attempt_at) FROM deliveries

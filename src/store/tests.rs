@@ -578,6 +578,54 @@ pub(crate) async fn suite_lease_due_takes_due_deliveries_until_the_lease_ends(st
 }
 
 /// lease_due returns at most `limit` rows, at most `per_subscription` of each subscription
+/// extend_leases moves a held lease's end forward (never back), and leaves alone a delivery
+/// whose outcome was recorded since it was leased.
+pub(crate) async fn suite_extend_leases_renews_only_held_leases(store: Store) {
+    let t0 = now();
+    let rule = put(&store, "photos", "thumbs", &[X], t0).await;
+    let kept = publish(&store, &rule, "kept", t0).await;
+    let done = publish(&store, &rule, "done", t0).await;
+    let (kept_id, done_id) = (
+        delivery_id(&store, &kept).await,
+        delivery_id(&store, &done).await,
+    );
+    assert_eq!(
+        lease_ids(&store, t0, t0 + secs(10)).await,
+        [kept_id, done_id]
+    );
+    let retry = NextState::Retry { at: t0 + secs(5) };
+    store
+        .record_attempts(&[attempt(done_id, 1, retry, Some(500), "boom")], t0)
+        .await
+        .unwrap();
+
+    let extended = store
+        .extend_leases(&[(kept_id, 0), (done_id, 0)], t0 + secs(20))
+        .await
+        .unwrap();
+    assert_eq!(extended, 1, "only the delivery still held");
+    assert_eq!(
+        lease_ids(&store, t0 + secs(11), t0 + secs(40)).await,
+        [done_id],
+        "the renewed lease has not ended; the recorded retry is due"
+    );
+    let shorter = store
+        .extend_leases(&[(kept_id, 0)], t0 + secs(15))
+        .await
+        .unwrap();
+    assert_eq!(shorter, 1);
+    assert_eq!(
+        lease_ids(&store, t0 + secs(19), t0 + secs(40)).await,
+        NONE,
+        "a renewal never shortens a lease"
+    );
+    assert_eq!(
+        lease_ids(&store, t0 + secs(21), t0 + secs(40)).await,
+        [kept_id],
+        "when renewals stop, the lease runs out"
+    );
+}
+
 /// counting what it already has in flight, and none of a subscription that is full.
 pub(crate) async fn suite_lease_due_honours_limit_per_subscription_and_in_flight(store: Store) {
     let t0 = now();
@@ -793,6 +841,7 @@ sqlite_cases! {
         suite_lease_due_takes_due_deliveries_until_the_lease_ends;
     lease_due_honours_limit_per_subscription_and_in_flight =>
         suite_lease_due_honours_limit_per_subscription_and_in_flight;
+    extend_leases_renews_only_held_leases => suite_extend_leases_renews_only_held_leases;
     record_attempts_moves_deliveries => suite_record_attempts_moves_deliveries;
     next_due_at_is_the_earliest_pending_time => suite_next_due_at_is_the_earliest_pending_time;
 }
