@@ -106,7 +106,11 @@ impl Ingest {
         if matched.is_empty() {
             return Ok(Published::default());
         }
-        let first_seq = self.store.allocate_seqs(matched.len());
+        let first_seq = self
+            .store
+            .allocate_seqs(matched.len())
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
         let mut messages = Vec::with_capacity(matched.len());
         let mut results = Vec::with_capacity(matched.len());
         for (offset, rule) in matched.iter().enumerate() {

@@ -1,8 +1,9 @@
 //! The durable state of bucketbus behind one facade: rules and subscriptions, the topics'
 //! messages, HTTP deliveries with their leases and outcomes, queues and their messages, and
 //! the idempotency ledger.
-//! Only this module sees sqlx; SQLite is the embedded backend.
+//! Only this module sees sqlx; SQLite is the embedded backend, Postgres the one replicas share.
 
+mod postgres;
 mod queue_cache;
 mod queues;
 mod rows;
@@ -142,22 +143,64 @@ pub struct PutRuleOutcome {
 /// The store handle (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct Store {
-    backend: sqlite::SqliteStore,
+    backend: Backend,
     queue_cache: queue_cache::QueueCache,
 }
 
+/// The database behind the store; both backends have the same methods.
+#[derive(Debug, Clone)]
+enum Backend {
+    Sqlite(sqlite::SqliteStore),
+    Postgres(postgres::PgStore),
+}
+
+/// Runs `$call` on whichever backend the store has, bound to `$b`.
+macro_rules! on_backend {
+    ($store:expr, $b:ident => $call:expr) => {
+        match &$store.backend {
+            Backend::Sqlite($b) => $call,
+            Backend::Postgres($b) => $call,
+        }
+    };
+}
+
+/// The open error for a failed migration; a database migrated by a newer bucketbus is refused.
+fn migration_failed(url: &str, e: sqlx::migrate::MigrateError) -> Error {
+    let message = match e {
+        sqlx::migrate::MigrateError::VersionMissing(v) => format!(
+            "the database schema (migration {v}) is newer than this bucketbus; upgrade bucketbus"
+        ),
+        other => format!("migration failed: {other}"),
+    };
+    Error::Open {
+        url: url.to_string(),
+        message,
+    }
+}
+
 impl Store {
-    /// Opens the database named by `url` (creating it if missing) and runs the migrations.
+    /// Opens the database named by `url` and runs the migrations: `sqlite:` (the file is
+    /// created if missing) or `postgres://` / `postgresql://`.
     pub async fn open(url: &str) -> Result<Store> {
+        let backend = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres(postgres::PgStore::open(url).await?)
+        } else {
+            Backend::Sqlite(sqlite::SqliteStore::open(url).await?)
+        };
         Ok(Store {
-            backend: sqlite::SqliteStore::open(url).await?,
+            backend,
             queue_cache: queue_cache::QueueCache::default(),
         })
     }
 
-    /// Reserves `n` consecutive message sequence numbers and returns the first.
-    pub fn allocate_seqs(&self, n: usize) -> i64 {
-        self.backend.allocate_seqs(n)
+    /// Reserves `n` consecutive message sequence numbers and returns the first. Async because
+    /// Postgres reserves them in blocks from the database (a round trip when a block is used
+    /// up); SQLite counts in memory.
+    pub async fn allocate_seqs(&self, n: usize) -> Result<i64> {
+        match &self.backend {
+            Backend::Sqlite(b) => Ok(b.allocate_seqs(n)),
+            Backend::Postgres(b) => b.allocate_seqs(n).await,
+        }
     }
 
     /// Appends the messages and deliveries of every item in one transaction.
@@ -166,11 +209,11 @@ impl Store {
         items: Vec<AppendItem>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Appended>> {
-        self.backend.append(items, now).await
+        on_backend!(self, b => b.append(items, now).await)
     }
 
     pub async fn load_rules(&self) -> Result<Vec<Rule>> {
-        self.backend.load_rules().await
+        on_backend!(self, b => b.load_rules().await)
     }
 
     /// Creates or replaces a rule (already validated), reconciling its subscriptions.
@@ -180,17 +223,17 @@ impl Store {
         event_set: EventSet,
         now: DateTime<Utc>,
     ) -> Result<PutRuleOutcome> {
-        self.backend.put_rule(spec, event_set, now).await
+        on_backend!(self, b => b.put_rule(spec, event_set, now).await)
     }
 
     /// Deletes a rule; its subscriptions are retired (pending deliveries still go out).
     pub async fn delete_rule(&self, bucket: &str, name: &str, now: DateTime<Utc>) -> Result<bool> {
-        self.backend.delete_rule(bucket, name, now).await
+        on_backend!(self, b => b.delete_rule(bucket, name, now).await)
     }
 
     /// Any subscription, retired or not.
     pub async fn subscription(&self, id: i64) -> Result<Option<Subscription>> {
-        self.backend.subscription(id).await
+        on_backend!(self, b => b.subscription(id).await)
     }
 
     /// Leases up to `limit` due deliveries, oldest first, until `lease_until`: at most
@@ -204,9 +247,7 @@ impl Store {
         per_subscription: usize,
         in_flight: &[(i64, usize)],
     ) -> Result<Vec<LeasedDelivery>> {
-        self.backend
-            .lease_due(now, lease_until, limit, per_subscription, in_flight)
-            .await
+        on_backend!(self, b => b.lease_due(now, lease_until, limit, per_subscription, in_flight).await)
     }
 
     /// Writes the results of attempts, all in one transaction.
@@ -215,55 +256,55 @@ impl Store {
         attempts: &[AttemptRecord],
         now: DateTime<Utc>,
     ) -> Result<()> {
-        self.backend.record_attempts(attempts, now).await
+        on_backend!(self, b => b.record_attempts(attempts, now).await)
     }
 
     /// Extends the leases of deliveries still being worked on, given as (delivery id,
     /// attempts when leased), to `until`; a delivery whose outcome was recorded meanwhile is
     /// left alone. Returns how many were extended.
     pub async fn extend_leases(&self, leases: &[(i64, u32)], until: DateTime<Utc>) -> Result<u64> {
-        self.backend.extend_leases(leases, until).await
+        on_backend!(self, b => b.extend_leases(leases, until).await)
     }
 
     /// When the earliest pending delivery is due.
     pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
-        self.backend.next_due_at().await
+        on_backend!(self, b => b.next_due_at().await)
     }
 
     /// Forgets record_ids older than `before`; returns how many.
     pub async fn purge_record_ids(&self, before: DateTime<Utc>) -> Result<u64> {
-        self.backend.purge_record_ids(before).await
+        on_backend!(self, b => b.purge_record_ids(before).await)
     }
 
     pub async fn delivery_counts(&self) -> Result<DeliveryCounts> {
-        self.backend.delivery_counts().await
+        on_backend!(self, b => b.delivery_counts().await)
     }
 
     pub async fn deliveries_of_message(&self, message_id: &str) -> Result<Vec<DeliveryView>> {
-        self.backend.deliveries_of_message(message_id).await
+        on_backend!(self, b => b.deliveries_of_message(message_id).await)
     }
 
     pub async fn message(&self, message_id: &str) -> Result<Option<Message>> {
-        self.backend.message(message_id).await
+        on_backend!(self, b => b.message(message_id).await)
     }
 
     /// Number of messages in a topic.
     pub async fn topic_len(&self, topic: &str) -> Result<u64> {
-        self.backend.topic_len(topic).await
+        on_backend!(self, b => b.topic_len(topic).await)
     }
 
     /// Wake-ups for receivers waiting on a queue.
     pub fn queue_signals(&self) -> &QueueSignals {
-        &self.backend.signals
+        on_backend!(self, b => &b.signals)
     }
 
     /// The key receipt handles are signed with (the same across restarts).
     pub fn receipt_key(&self) -> &[u8] {
-        &self.backend.receipt_key
+        on_backend!(self, b => &b.receipt_key)
     }
 
     pub async fn queue(&self, name: &str) -> Result<Option<QueueInfo>> {
-        self.backend.queue(name).await
+        on_backend!(self, b => b.queue(name).await)
     }
 
     /// A queue's definition for the consumer hot path: from a cache that this process's
@@ -273,20 +314,16 @@ impl Store {
         if let Some(info) = self.queue_cache.get(name) {
             return Ok(Some(info));
         }
-        Ok(self
-            .backend
-            .queue(name)
-            .await?
-            .map(|info| self.queue_cache.put(info)))
+        Ok(on_backend!(self, b => b.queue(name).await)?.map(|info| self.queue_cache.put(info)))
     }
 
     /// Queues whose name starts with `prefix`, by name.
     pub async fn queues(&self, prefix: &str) -> Result<Vec<QueueInfo>> {
-        self.backend.queues(prefix).await
+        on_backend!(self, b => b.queues(prefix).await)
     }
 
     pub async fn queue_counts(&self, queue_id: i64, now: DateTime<Utc>) -> Result<QueueCounts> {
-        self.backend.queue_counts(queue_id, now).await
+        on_backend!(self, b => b.queue_counts(queue_id, now).await)
     }
 
     pub async fn insert_queue(
@@ -296,7 +333,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<QueueInfo> {
         self.queue_cache.forget(name);
-        self.backend.insert_queue(name, attributes, now).await
+        on_backend!(self, b => b.insert_queue(name, attributes, now).await)
     }
 
     pub async fn update_queue(
@@ -305,14 +342,14 @@ impl Store {
         attributes: &QueueAttributes,
         now: DateTime<Utc>,
     ) -> Result<QueueInfo> {
-        let info = self.backend.update_queue(id, attributes, now).await?;
+        let info = on_backend!(self, b => b.update_queue(id, attributes, now).await)?;
         self.queue_cache.forget(&info.name);
         Ok(info)
     }
 
     /// Deletes a queue with its messages.
     pub async fn delete_queue(&self, name: &str, id: i64) -> Result<()> {
-        self.backend.delete_queue(id).await?;
+        on_backend!(self, b => b.delete_queue(id).await)?;
         self.queue_cache.forget(name);
         Ok(())
     }
@@ -320,7 +357,7 @@ impl Store {
     /// The rules (bucket, name) sending to a queue, and the queues using it as dead-letter
     /// queue.
     pub async fn queue_users(&self, name: &str) -> Result<(Vec<(String, String)>, Vec<String>)> {
-        self.backend.queue_users(name).await
+        on_backend!(self, b => b.queue_users(name).await)
     }
 
     /// Enqueues one message; false if the queue does not exist.
@@ -330,12 +367,12 @@ impl Store {
         message: NewQueueMessage,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        self.backend.enqueue(queue, message, now).await
+        on_backend!(self, b => b.enqueue(queue, message, now).await)
     }
 
     /// Receives the visible head of a queue (dead-lettering what exceeded its receive count).
     pub async fn receive(&self, spec: ReceiveSpec, now: DateTime<Utc>) -> Result<Received> {
-        self.backend.receive(spec, now).await
+        on_backend!(self, b => b.receive(spec, now).await)
     }
 
     /// Deletes received messages; returns the receipts that deleted one.
@@ -345,7 +382,7 @@ impl Store {
         receipts: Vec<Receipt>,
         now: DateTime<Utc>,
     ) -> Result<Vec<Receipt>> {
-        self.backend.delete_received(queue_id, receipts, now).await
+        on_backend!(self, b => b.delete_received(queue_id, receipts, now).await)
     }
 
     /// Moves a received message's visibility; `None` if the receipt is stale.
@@ -356,9 +393,7 @@ impl Store {
         visible_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<Receipt>> {
-        self.backend
-            .change_visibility(queue, receipt, visible_at, now)
-            .await
+        on_backend!(self, b => b.change_visibility(queue, receipt, visible_at, now).await)
     }
 
     pub async fn peek(
@@ -367,13 +402,13 @@ impl Store {
         max: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<QueueEntry>> {
-        self.backend.peek(queue_id, max, now).await
+        on_backend!(self, b => b.peek(queue_id, max, now).await)
     }
 
     /// The earliest `visible_at` of the queue's live messages: asked when none is visible,
     /// it is when the next one (delayed or in flight) becomes visible.
     pub async fn next_visible_at(&self, queue_id: i64) -> Result<Option<DateTime<Utc>>> {
-        self.backend.next_visible_at(queue_id).await
+        on_backend!(self, b => b.next_visible_at(queue_id).await)
     }
 
     /// Deletes up to `limit` messages past their queue's retention period.
@@ -382,15 +417,17 @@ impl Store {
         now: DateTime<Utc>,
         limit: u32,
     ) -> Result<u64> {
-        self.backend.purge_expired_queue_messages(now, limit).await
+        on_backend!(self, b => b.purge_expired_queue_messages(now, limit).await)
     }
 
     pub async fn close(&self) {
-        self.backend.close().await
+        on_backend!(self, b => b.close().await)
     }
 }
 
 #[cfg(test)]
 mod queue_tests;
+#[cfg(test)]
+mod test_postgres;
 #[cfg(test)]
 mod tests;

@@ -261,15 +261,15 @@ pub(crate) async fn suite_append_enqueues_with_the_message(store: Store) {
     let t0 = now();
     let rule = put(&store, "photos", "thumbs", &[X], t0).await;
     let q = create(&store, "q1", t0).await;
-    let with_queues = |body: &str, queues: &[&str]| {
-        let mut m = new_message(&message(&store, &rule, body, t0), vec![]);
+    let with_queues = async |body: &str, queues: &[&str]| {
+        let mut m = new_message(&message(&store, &rule, body, t0).await, vec![]);
         m.queue_messages = queues
             .iter()
             .map(|name| (name.to_string(), qmsg(&format!("{body}@{name}"), 8, None)))
             .collect();
         m
     };
-    let first = with_queues("first", &["q1", "missing"]);
+    let first = with_queues("first", &["q1", "missing"]).await;
     let appended = store.append(vec![item(Some("R"), "ok", vec![first.clone()])], t0);
     assert_eq!(appended.await.unwrap(), [Appended::New]);
     let entries = q.peek(t0).await;
@@ -278,7 +278,7 @@ pub(crate) async fn suite_append_enqueues_with_the_message(store: Store) {
     let stored = store.message(&first.message.id).await.unwrap();
     assert_eq!(stored, Some(first.message));
 
-    let resent = with_queues("resent", &["q1"]);
+    let resent = with_queues("resent", &["q1"]).await;
     let appended = store.append(vec![item(Some("R"), "again", vec![resent])], t0 + secs(1));
     let dup = Appended::Duplicate {
         result: "ok".into(),
@@ -286,7 +286,7 @@ pub(crate) async fn suite_append_enqueues_with_the_message(store: Store) {
     assert_eq!(appended.await.unwrap(), [dup]);
     assert_eq!(q.peek_bodies(t0 + secs(1)).await, ["first@q1"]);
 
-    let orphan = with_queues("orphan", &["missing"]);
+    let orphan = with_queues("orphan", &["missing"]).await;
     let appended = store.append(vec![item(None, "ok", vec![orphan.clone()])], t0 + secs(2));
     assert_eq!(appended.await.unwrap(), [Appended::New]);
     let stored = store.message(&orphan.message.id).await.unwrap();
@@ -665,30 +665,57 @@ macro_rules! sqlite_cases {
     )*};
 }
 
-sqlite_cases! {
-    queue_admin_round_trips => suite_queue_admin_round_trips;
-    enqueue_to_an_unknown_queue_writes_nothing => suite_enqueue_to_an_unknown_queue_writes_nothing;
-    enqueue_takes_the_queue_delay_unless_the_message_has_one =>
-        suite_enqueue_takes_the_queue_delay_unless_the_message_has_one;
-    append_enqueues_with_the_message => suite_append_enqueues_with_the_message;
-    receive_hides_the_head_until_visible_until =>
-        suite_receive_hides_the_head_until_visible_until;
-    delayed_messages_and_next_visible_at => suite_delayed_messages_and_next_visible_at;
-    delete_received_needs_a_current_receipt => suite_delete_received_needs_a_current_receipt;
-    change_visibility_renews_the_receipt => suite_change_visibility_renews_the_receipt;
-    max_receive_count_marks_dead_letters => suite_max_receive_count_marks_dead_letters;
-    dead_letters_move_to_the_dead_letter_queue =>
-        suite_dead_letters_move_to_the_dead_letter_queue;
-    queue_counts_at_a_given_time => suite_queue_counts_at_a_given_time;
-    purge_expired_queue_messages_by_retention =>
-        suite_purge_expired_queue_messages_by_retention;
-    delete_queue_removes_its_messages => suite_delete_queue_removes_its_messages;
-    queue_users_are_rules_and_dead_letter_sources =>
-        suite_queue_users_are_rules_and_dead_letter_sources;
+/// Instantiates every `suite_*` case that takes a fresh store with the macro `$cases`.
+macro_rules! queue_cases {
+    ($cases:ident) => {
+        $cases! {
+            queue_admin_round_trips => suite_queue_admin_round_trips;
+            enqueue_to_an_unknown_queue_writes_nothing => suite_enqueue_to_an_unknown_queue_writes_nothing;
+            enqueue_takes_the_queue_delay_unless_the_message_has_one =>
+                suite_enqueue_takes_the_queue_delay_unless_the_message_has_one;
+            append_enqueues_with_the_message => suite_append_enqueues_with_the_message;
+            receive_hides_the_head_until_visible_until =>
+                suite_receive_hides_the_head_until_visible_until;
+            delayed_messages_and_next_visible_at => suite_delayed_messages_and_next_visible_at;
+            delete_received_needs_a_current_receipt => suite_delete_received_needs_a_current_receipt;
+            change_visibility_renews_the_receipt => suite_change_visibility_renews_the_receipt;
+            max_receive_count_marks_dead_letters => suite_max_receive_count_marks_dead_letters;
+            dead_letters_move_to_the_dead_letter_queue =>
+                suite_dead_letters_move_to_the_dead_letter_queue;
+            queue_counts_at_a_given_time => suite_queue_counts_at_a_given_time;
+            purge_expired_queue_messages_by_retention =>
+                suite_purge_expired_queue_messages_by_retention;
+            delete_queue_removes_its_messages => suite_delete_queue_removes_its_messages;
+            queue_users_are_rules_and_dead_letter_sources =>
+                suite_queue_users_are_rules_and_dead_letter_sources;
+        }
+    };
 }
+
+queue_cases!(sqlite_cases);
 
 #[tokio::test]
 async fn receipt_key_survives_reopen() {
     let dir = TempDir::new().unwrap();
     suite_receipt_key_survives_reopen(async || Store::open(&sqlite_url(&dir)).await.unwrap()).await;
+}
+
+// ---- Postgres ----
+
+/// The same cases against Postgres (each in a fresh schema; skipped loudly without
+/// `BUCKETBUS_TEST_POSTGRES_URL`).
+mod postgres {
+    use super::super::test_postgres::{PgSchema, postgres_cases};
+    use super::*;
+
+    queue_cases!(postgres_cases);
+
+    #[tokio::test]
+    async fn receipt_key_survives_reopen() {
+        let Some(schema) = PgSchema::create("receipt_key_survives_reopen").await else {
+            return;
+        };
+        suite_receipt_key_survives_reopen(async || Store::open(&schema.url).await.unwrap()).await;
+        schema.drop().await;
+    }
 }

@@ -76,15 +76,15 @@ fn time(ms: i64) -> DateTime<Utc> {
 }
 
 /// SQL built only from this module's constants (never from input), so it is safe to run.
-fn built(sql: String) -> sqlx::AssertSqlSafe<String> {
+pub(super) fn built(sql: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(sql)
 }
 
-const QUEUE_COLUMNS: &str = "id, name, visibility_timeout, maximum_message_size, \
+pub(super) const QUEUE_COLUMNS: &str = "id, name, visibility_timeout, maximum_message_size, \
      message_retention_period, delay_seconds, polling_wait_seconds, max_receive_count, \
      dead_letter_queue, created_at, updated_at";
 
-const ENTRY_COLUMNS: &str = "id, receipt_gen, message_id, body, body_md5, priority, \
+pub(super) const ENTRY_COLUMNS: &str = "id, receipt_gen, message_id, body, body_md5, priority, \
      enqueued_at, first_dequeued_at, dequeue_count, visible_at";
 
 fn queue_from_row(row: &SqliteRow) -> Result<QueueInfo> {

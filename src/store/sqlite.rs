@@ -49,7 +49,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Debug, Clone)]
 pub(super) struct SqliteStore {
     pub(super) writer: SqlitePool,
-    pub(super) writes: Writes,
+    pub(super) writes: Writes<Sqlite>,
     pub(super) reader: SqlitePool,
     next_seq: Arc<AtomicI64>,
     pub(super) signals: QueueSignals,
@@ -96,12 +96,10 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(|e| open_err(e.to_string()))?;
-        MIGRATOR.run(&writer).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::VersionMissing(v) => open_err(format!(
-                "the database schema (migration {v}) is newer than this bucketbus; upgrade bucketbus"
-            )),
-            other => open_err(format!("migration failed: {other}")),
-        })?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|e| super::migration_failed(url, e))?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             // Readers serve inspection and peeks: 8 MiB of page cache each is plenty.

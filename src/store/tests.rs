@@ -83,9 +83,9 @@ fn sub_names(rule: &Rule) -> Vec<&str> {
 }
 
 /// A message of `rule` with a freshly allocated seq.
-pub(super) fn message(store: &Store, rule: &Rule, body: &str, at: DateTime<Utc>) -> Message {
+pub(super) async fn message(store: &Store, rule: &Rule, body: &str, at: DateTime<Utc>) -> Message {
     Message {
-        seq: store.allocate_seqs(1),
+        seq: store.allocate_seqs(1).await.unwrap(),
         id: new_message_id(),
         topic: rule.topic.clone(),
         bucket: rule.spec.bucket.clone(),
@@ -115,7 +115,7 @@ pub(super) fn item(record_id: Option<&str>, result: &str, messages: Vec<NewMessa
 
 /// Appends one message of `rule` for all its subscriptions, due at `at`.
 async fn publish(store: &Store, rule: &Rule, body: &str, at: DateTime<Utc>) -> Message {
-    let m = message(store, rule, body, at);
+    let m = message(store, rule, body, at).await;
     let items = [item(None, "ok", vec![new_message(&m, sub_ids(rule))])];
     assert_eq!(
         store.append(items.to_vec(), at).await.unwrap(),
@@ -401,8 +401,8 @@ pub(crate) async fn suite_append_writes_messages_and_deliveries(store: Store) {
     let t0 = now();
     let rule = put(&store, "photos", "thumbs", &[X, Y], t0).await;
     let (m1, m2) = (
-        message(&store, &rule, "body-1", t0),
-        message(&store, &rule, "body-2", t0),
+        message(&store, &rule, "body-1", t0).await,
+        message(&store, &rule, "body-2", t0).await,
     );
     let messages = vec![new_message(&m1, sub_ids(&rule)), new_message(&m2, vec![])];
     let appended = store
@@ -430,15 +430,15 @@ pub(crate) async fn suite_append_writes_messages_and_deliveries(store: Store) {
 pub(crate) async fn suite_append_is_idempotent_by_record_id(store: Store) {
     let t0 = now();
     let rule = put(&store, "photos", "thumbs", &[X], t0).await;
-    let msg = |body| new_message(&message(&store, &rule, body, t0), sub_ids(&rule));
-    let first = msg("first");
+    let msg = async |body| new_message(&message(&store, &rule, body, t0).await, sub_ids(&rule));
+    let first = msg("first").await;
     let appended = store
         .append(vec![item(Some("R"), "result-1", vec![first])], t0)
         .await
         .unwrap();
     assert_eq!(appended, [Appended::New]);
 
-    let resent = msg("resent");
+    let resent = msg("resent").await;
     let items = [item(Some("R"), "result-2", vec![resent.clone()])];
     assert_eq!(
         store.append(items.to_vec(), t0 + secs(5)).await.unwrap(),
@@ -448,7 +448,12 @@ pub(crate) async fn suite_append_is_idempotent_by_record_id(store: Store) {
     assert_eq!(store.topic_len(&rule.topic).await.unwrap(), 1);
     assert_eq!(store.delivery_counts().await.unwrap(), counts(1, 0, 0));
 
-    let (s1, s2, n1, n2) = (msg("s1"), msg("s2"), msg("n1"), msg("n2"));
+    let (s1, s2, n1, n2) = (
+        msg("s1").await,
+        msg("s2").await,
+        msg("n1").await,
+        msg("n2").await,
+    );
     let batch = [
         item(Some("S"), "result-s1", vec![s1.clone()]),
         item(Some("S"), "result-s2", vec![s2.clone()]),
@@ -480,7 +485,7 @@ pub(crate) async fn suite_purge_record_ids_forgets_only_old_ids(store: Store) {
     let t0 = now();
     let rule = put(&store, "photos", "thumbs", &[X], t0).await;
     let send = async |id: &str, result: &str, at| {
-        let m = new_message(&message(&store, &rule, id, at), sub_ids(&rule));
+        let m = new_message(&message(&store, &rule, id, at).await, sub_ids(&rule));
         store
             .append(vec![item(Some(id), result, vec![m])], at)
             .await
@@ -499,23 +504,30 @@ pub(crate) async fn suite_purge_record_ids_forgets_only_old_ids(store: Store) {
     assert_eq!(store.topic_len(&rule.topic).await.unwrap(), 3);
 }
 
-/// allocate_seqs hands out increasing, non-overlapping ranges (also concurrently), and after
-/// a reopen continues above the highest persisted seq.
+/// allocate_seqs hands out increasing, non-overlapping ranges (also concurrently: run it on a
+/// multi-threaded runtime), and after a reopen continues above the highest persisted seq.
 pub(crate) async fn suite_allocate_seqs_is_monotonic_across_reopen(open: impl AsyncFn() -> Store) {
     let store = open().await;
-    let a = store.allocate_seqs(3);
-    let b = store.allocate_seqs(2);
-    let c = store.allocate_seqs(1);
+    let a = store.allocate_seqs(3).await.unwrap();
+    let b = store.allocate_seqs(2).await.unwrap();
+    let c = store.allocate_seqs(1).await.unwrap();
     assert!(a >= 1 && b >= a + 3 && c >= b + 2, "{a} {b} {c}");
-    let mut starts: Vec<i64> = std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..8)
-            .map(|_| scope.spawn(|| (0..50).map(|_| store.allocate_seqs(3)).collect::<Vec<_>>()))
-            .collect();
-        threads
-            .into_iter()
-            .flat_map(|t| t.join().unwrap())
-            .collect()
-    });
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut starts = Vec::with_capacity(50);
+                for _ in 0..50 {
+                    starts.push(store.allocate_seqs(3).await.unwrap());
+                }
+                starts
+            })
+        })
+        .collect();
+    let mut starts = Vec::new();
+    for task in tasks {
+        starts.extend(task.await.unwrap());
+    }
     starts.sort_unstable();
     assert!(
         starts[0] > c && starts.windows(2).all(|w| w[1] >= w[0] + 3),
@@ -527,9 +539,9 @@ pub(crate) async fn suite_allocate_seqs_is_monotonic_across_reopen(open: impl As
     assert!(last.seq > *starts.last().unwrap());
     store.close().await;
     let reopened = open().await;
-    let next = reopened.allocate_seqs(1);
+    let next = reopened.allocate_seqs(1).await.unwrap();
     assert!(next > last.seq, "{next} after {}", last.seq);
-    assert!(reopened.allocate_seqs(1) > next);
+    assert!(reopened.allocate_seqs(1).await.unwrap() > next);
 }
 
 // ---- leases and attempts ----
@@ -827,24 +839,31 @@ macro_rules! sqlite_cases {
     )*};
 }
 
-sqlite_cases! {
-    put_rule_creates_then_replaces => suite_put_rule_creates_then_replaces;
-    topic_names_never_collide => suite_topic_names_never_collide;
-    topic_names_never_collide_with_suffixed_names =>
-        suite_topic_names_never_collide_with_suffixed_names;
-    put_rule_returns_the_stored_times => suite_put_rule_returns_the_stored_times;
-    delete_rule_retires_subscriptions => suite_delete_rule_retires_subscriptions;
-    append_writes_messages_and_deliveries => suite_append_writes_messages_and_deliveries;
-    append_is_idempotent_by_record_id => suite_append_is_idempotent_by_record_id;
-    purge_record_ids_forgets_only_old_ids => suite_purge_record_ids_forgets_only_old_ids;
-    lease_due_takes_due_deliveries_until_the_lease_ends =>
-        suite_lease_due_takes_due_deliveries_until_the_lease_ends;
-    lease_due_honours_limit_per_subscription_and_in_flight =>
-        suite_lease_due_honours_limit_per_subscription_and_in_flight;
-    extend_leases_renews_only_held_leases => suite_extend_leases_renews_only_held_leases;
-    record_attempts_moves_deliveries => suite_record_attempts_moves_deliveries;
-    next_due_at_is_the_earliest_pending_time => suite_next_due_at_is_the_earliest_pending_time;
+/// Instantiates every `suite_*` case that takes a fresh store with the macro `$cases`.
+macro_rules! store_cases {
+    ($cases:ident) => {
+        $cases! {
+            put_rule_creates_then_replaces => suite_put_rule_creates_then_replaces;
+            topic_names_never_collide => suite_topic_names_never_collide;
+            topic_names_never_collide_with_suffixed_names =>
+                suite_topic_names_never_collide_with_suffixed_names;
+            put_rule_returns_the_stored_times => suite_put_rule_returns_the_stored_times;
+            delete_rule_retires_subscriptions => suite_delete_rule_retires_subscriptions;
+            append_writes_messages_and_deliveries => suite_append_writes_messages_and_deliveries;
+            append_is_idempotent_by_record_id => suite_append_is_idempotent_by_record_id;
+            purge_record_ids_forgets_only_old_ids => suite_purge_record_ids_forgets_only_old_ids;
+            lease_due_takes_due_deliveries_until_the_lease_ends =>
+                suite_lease_due_takes_due_deliveries_until_the_lease_ends;
+            lease_due_honours_limit_per_subscription_and_in_flight =>
+                suite_lease_due_honours_limit_per_subscription_and_in_flight;
+            extend_leases_renews_only_held_leases => suite_extend_leases_renews_only_held_leases;
+            record_attempts_moves_deliveries => suite_record_attempts_moves_deliveries;
+            next_due_at_is_the_earliest_pending_time => suite_next_due_at_is_the_earliest_pending_time;
+        }
+    };
 }
+
+store_cases!(sqlite_cases);
 
 #[tokio::test]
 async fn rules_survive_reopen() {
@@ -852,7 +871,7 @@ async fn rules_survive_reopen() {
     suite_rules_survive_reopen(async || Store::open(&sqlite_url(&dir)).await.unwrap()).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn allocate_seqs_is_monotonic_across_reopen() {
     let dir = TempDir::new().unwrap();
     suite_allocate_seqs_is_monotonic_across_reopen(async || {
@@ -893,4 +912,88 @@ async fn open_refuses_a_url_that_is_not_sqlite() {
     }
     assert!(matches!(opened, Err(Error::Open { .. })), "{opened:?}");
     assert!(!existed, "created {}", stray.display());
+}
+
+/// A database migrated by a newer bucketbus (here: one migration more) is refused on open.
+#[tokio::test]
+async fn a_newer_schema_is_refused() {
+    let dir = TempDir::new().unwrap();
+    let url = sqlite_url(&dir);
+    Store::open(&url).await.unwrap().close().await;
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query(NEWER_MIGRATION)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    drop(conn);
+    assert_newer_schema_refused(Store::open(&url).await);
+}
+
+/// Records a migration this bucketbus does not have.
+const NEWER_MIGRATION: &str = "INSERT INTO _sqlx_migrations
+     (version, description, success, checksum, execution_time)
+     VALUES (99990101000000, 'from the future', true, x'00', 0)";
+
+fn assert_newer_schema_refused(opened: super::Result<Store>) {
+    match opened {
+        Err(Error::Open { message, .. }) => assert!(
+            message.contains("migration 99990101000000) is newer than this bucketbus"),
+            "{message}"
+        ),
+        other => panic!("expected Error::Open, got {other:?}"),
+    }
+}
+
+// ---- Postgres ----
+
+/// The same cases against Postgres (each in a fresh schema; skipped loudly without
+/// `BUCKETBUS_TEST_POSTGRES_URL`).
+mod postgres {
+    use super::super::test_postgres::{PgSchema, postgres_cases};
+    use super::*;
+
+    store_cases!(postgres_cases);
+
+    #[tokio::test]
+    async fn rules_survive_reopen() {
+        let Some(schema) = PgSchema::create("rules_survive_reopen").await else {
+            return;
+        };
+        suite_rules_survive_reopen(async || Store::open(&schema.url).await.unwrap()).await;
+        schema.drop().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn allocate_seqs_is_monotonic_across_reopen() {
+        let Some(schema) = PgSchema::create("allocate_seqs_is_monotonic_across_reopen").await
+        else {
+            return;
+        };
+        suite_allocate_seqs_is_monotonic_across_reopen(async || {
+            Store::open(&schema.url).await.unwrap()
+        })
+        .await;
+        schema.drop().await;
+    }
+
+    #[tokio::test]
+    async fn a_newer_schema_is_refused() {
+        let Some(schema) = PgSchema::create("a_newer_schema_is_refused").await else {
+            return;
+        };
+        Store::open(&schema.url).await.unwrap().close().await;
+        let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&schema.url)
+            .await
+            .unwrap();
+        let newer = NEWER_MIGRATION.replace("x'00'", "'\\x00'");
+        sqlx::query(sqlx::AssertSqlSafe(newer))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        drop(conn);
+        assert_newer_schema_refused(Store::open(&schema.url).await);
+        schema.drop().await;
+    }
 }

@@ -1,13 +1,12 @@
-//! The SQLite write path's group commit: ingest appends, delivery leases and outcomes, and
-//! queue operations are queued to one task that runs every write waiting at that moment in a
-//! single transaction, so they share one fsync instead of queueing for the one writer
-//! connection.
+//! The write path's group commit, shared by both backends: ingest appends, delivery leases and
+//! outcomes, and queue operations are queued to one task that runs every write waiting at that
+//! moment in a single transaction, so they share one commit (one fsync) instead of queueing for
+//! the one writer connection (SQLite) or paying a commit each (Postgres).
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use sqlx::SqliteConnection;
-use sqlx::sqlite::SqlitePool;
+use sqlx::{Database, Pool};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -17,26 +16,26 @@ use super::{Error, Result};
 const QUEUE: usize = 1024;
 
 /// The body of a write: runs inside the shared transaction, reading its input.
-pub(super) type Step<I, T> =
-    for<'a> fn(&'a mut SqliteConnection, &'a I) -> BoxFuture<'a, Result<T>>;
+pub(super) type Step<DB, I, T> =
+    for<'a> fn(&'a mut <DB as Database>::Connection, &'a I) -> BoxFuture<'a, Result<T>>;
 
 /// A queued write, type-erased so writes of every kind share one queue.
-trait Write: Send {
+trait Write<DB: Database>: Send {
     /// Runs inside the transaction; may run a second time alone if the shared one fails.
-    fn run<'a>(&'a mut self, tx: &'a mut SqliteConnection) -> BoxFuture<'a, Result<()>>;
+    fn run<'a>(&'a mut self, tx: &'a mut DB::Connection) -> BoxFuture<'a, Result<()>>;
     /// Answers the caller: the output if the transaction committed, else the error.
     fn answer(self: Box<Self>, committed: Result<()>);
 }
 
-struct Job<I, T> {
+struct Job<DB: Database, I, T> {
     input: I,
-    step: Step<I, T>,
+    step: Step<DB, I, T>,
     output: Option<T>,
     reply: oneshot::Sender<Result<T>>,
 }
 
-impl<I: Send + Sync, T: Send> Write for Job<I, T> {
-    fn run<'a>(&'a mut self, tx: &'a mut SqliteConnection) -> BoxFuture<'a, Result<()>> {
+impl<DB: Database, I: Send + Sync, T: Send> Write<DB> for Job<DB, I, T> {
+    fn run<'a>(&'a mut self, tx: &'a mut DB::Connection) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
             self.output = Some((self.step)(tx, &self.input).await?);
             Ok(())
@@ -56,14 +55,28 @@ impl<I: Send + Sync, T: Send> Write for Job<I, T> {
 }
 
 /// The handle to the writer task.
-#[derive(Debug, Clone)]
-pub(super) struct Writes {
-    queue: mpsc::Sender<Box<dyn Write>>,
+pub(super) struct Writes<DB: Database> {
+    queue: mpsc::Sender<Box<dyn Write<DB>>>,
     task: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
-impl Writes {
-    pub fn start(pool: SqlitePool) -> Writes {
+impl<DB: Database> Clone for Writes<DB> {
+    fn clone(&self) -> Self {
+        Writes {
+            queue: self.queue.clone(),
+            task: self.task.clone(),
+        }
+    }
+}
+
+impl<DB: Database> std::fmt::Debug for Writes<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writes").finish_non_exhaustive()
+    }
+}
+
+impl<DB: Database> Writes<DB> {
+    pub fn start(pool: Pool<DB>) -> Writes<DB> {
         let (queue, rx) = mpsc::channel(QUEUE);
         let task = tokio::spawn(run(pool, rx));
         Writes {
@@ -73,7 +86,7 @@ impl Writes {
     }
 
     /// Queues a write and waits for its committed result.
-    pub async fn submit<I, T>(&self, input: I, step: Step<I, T>) -> Result<T>
+    pub async fn submit<I, T>(&self, input: I, step: Step<DB, I, T>) -> Result<T>
     where
         I: Send + Sync + 'static,
         T: Send + 'static,
@@ -100,7 +113,7 @@ impl Writes {
     }
 }
 
-async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Box<dyn Write>>) {
+async fn run<DB: Database>(pool: Pool<DB>, mut rx: mpsc::Receiver<Box<dyn Write<DB>>>) {
     let mut writes = Vec::with_capacity(64);
     while rx.recv_many(&mut writes, QUEUE).await > 0 {
         if together(&pool, &mut writes).await.is_ok() {
@@ -117,7 +130,7 @@ async fn run(pool: SqlitePool, mut rx: mpsc::Receiver<Box<dyn Write>>) {
     }
 }
 
-async fn together(pool: &SqlitePool, writes: &mut [Box<dyn Write>]) -> Result<()> {
+async fn together<DB: Database>(pool: &Pool<DB>, writes: &mut [Box<dyn Write<DB>>]) -> Result<()> {
     let mut tx = pool.begin().await?;
     for write in writes.iter_mut() {
         write.run(&mut tx).await?;

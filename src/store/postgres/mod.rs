@@ -1,0 +1,90 @@
+//! The Postgres backend, for several replicas sharing one database: a connection pool, the
+//! shared group-commit writer (see [`super::writer`]), and row selections that take
+//! `FOR UPDATE SKIP LOCKED` wherever replicas compete for the same rows (delivery leases,
+//! queue receives). Batches travel as arrays expanded with `UNNEST`, so every statement is
+//! static and prepared once.
+
+mod queue_admin;
+mod queues;
+mod rules;
+mod seqs;
+mod topics;
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::Postgres;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::signals::QueueSignals;
+use super::writer::Writes;
+use super::{Error, Result};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Connections per replica: the writer task holds one per transaction, the rest serve reads
+/// and admin writes.
+const POOL_SIZE: u32 = 10;
+
+#[derive(Debug, Clone)]
+pub(super) struct PgStore {
+    pool: PgPool,
+    writes: Writes<Postgres>,
+    seqs: seqs::SeqBlocks,
+    pub(super) signals: QueueSignals,
+    pub(super) receipt_key: Arc<[u8]>,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+impl PgStore {
+    /// Connects to `url` (`postgres://` or `postgresql://`) and runs the migrations. sqlx's
+    /// migrator holds a Postgres advisory lock (keyed by the database name) while it runs, so
+    /// replicas starting together apply each migration once.
+    pub async fn open(url: &str) -> Result<PgStore> {
+        let open_err = |message: String| Error::Open {
+            url: url.to_string(),
+            message,
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(open_err("not a postgres:// URL".into()));
+        }
+        let options = PgConnectOptions::from_str(url).map_err(|e| open_err(e.to_string()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| super::migration_failed(url, e))?;
+        let seqs = seqs::SeqBlocks::open(&pool).await?;
+        let receipt_key = queues::receipt_key(&pool).await?.into();
+        let writes = Writes::start(pool.clone());
+        Ok(PgStore {
+            pool,
+            writes,
+            seqs,
+            signals: QueueSignals::default(),
+            receipt_key,
+        })
+    }
+
+    /// Reserves `n` consecutive seqs from this replica's block (a new block when it is used up).
+    pub async fn allocate_seqs(&self, n: usize) -> Result<i64> {
+        self.seqs.allocate(&self.pool, n).await
+    }
+
+    pub async fn close(&self) {
+        self.writes.stop().await;
+        self.pool.close().await;
+    }
+}
