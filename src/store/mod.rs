@@ -428,6 +428,8 @@ impl Store {
 #[cfg(test)]
 mod queue_tests;
 #[cfg(test)]
+mod replica_tests;
+#[cfg(test)]
 mod test_postgres;
 #[cfg(test)]
 mod tests;
