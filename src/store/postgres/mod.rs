@@ -4,6 +4,7 @@
 //! queue receives). Batches travel as arrays expanded with `UNNEST`, so every statement is
 //! static and prepared once.
 
+mod deliveries;
 mod queue_admin;
 mod queues;
 mod rules;
