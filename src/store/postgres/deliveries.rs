@@ -1,6 +1,6 @@
 //! Deliveries on Postgres: leasing due deliveries with `FOR UPDATE SKIP LOCKED` so replicas
-//! never lease the same one, recording attempt outcomes (both group committed), and the
-//! delivery reads.
+//! never lease the same one, renewing held leases and recording attempt outcomes (all group
+//! committed), and the delivery reads.
 
 use std::collections::HashMap;
 
@@ -58,6 +58,14 @@ impl PgStore {
         self.writes
             .submit((attempts.to_vec(), now), |tx, (attempts, now)| {
                 Box::pin(record_in(tx, attempts, *now))
+            })
+            .await
+    }
+
+    pub async fn extend_leases(&self, leases: &[(i64, u32)], until: DateTime<Utc>) -> Result<u64> {
+        self.writes
+            .submit((leases.to_vec(), until), |tx, (leases, until)| {
+                Box::pin(extend_in(tx, leases, *until))
             })
             .await
     }
@@ -237,4 +245,30 @@ async fn record_in(
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Extends leases within the writer's transaction.
+async fn extend_in(
+    tx: &mut PgConnection,
+    leases: &[(i64, u32)],
+    until: DateTime<Utc>,
+) -> Result<u64> {
+    if leases.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = leases.iter().map(|(id, _)| *id).collect();
+    let attempts: Vec<i64> = leases.iter().map(|(_, n)| i64::from(*n)).collect();
+    let done = sqlx::query(
+        "UPDATE deliveries SET next_attempt_at = GREATEST(deliveries.next_attempt_at, $3)
+         FROM UNNEST($1::bigint[], $2::bigint[]) AS v(id, attempts)
+         WHERE deliveries.id = v.id
+           -- Only a lease still held: pending, and no outcome recorded since it was taken.
+           AND deliveries.state = 0 AND deliveries.attempts = v.attempts",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(ms(until))
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -194,39 +194,3 @@ pub(super) fn message_from_row(row: &PgRow) -> Result<Message> {
         published_at: time(row.try_get("published_at")?),
     })
 }
-
-impl PgStore {
-    pub async fn extend_leases(&self, leases: &[(i64, u32)], until: DateTime<Utc>) -> Result<u64> {
-        self.writes
-            .submit((leases.to_vec(), until), |tx, (leases, until)| {
-                Box::pin(extend_in(tx, leases, *until))
-            })
-            .await
-    }
-}
-
-/// Extends leases within the writer's transaction.
-async fn extend_in(
-    tx: &mut PgConnection,
-    leases: &[(i64, u32)],
-    until: DateTime<Utc>,
-) -> Result<u64> {
-    if leases.is_empty() {
-        return Ok(0);
-    }
-    let ids: Vec<i64> = leases.iter().map(|(id, _)| *id).collect();
-    let attempts: Vec<i64> = leases.iter().map(|(_, n)| i64::from(*n)).collect();
-    let done = sqlx::query(
-        "UPDATE deliveries SET next_attempt_at = GREATEST(deliveries.next_attempt_at, $3)
-         FROM UNNEST($1::bigint[], $2::bigint[]) AS v(id, attempts)
-         WHERE deliveries.id = v.id
-           -- Only a lease still held: pending, and no outcome recorded since it was taken.
-           AND deliveries.state = 0 AND deliveries.attempts = v.attempts",
-    )
-    .bind(&ids)
-    .bind(&attempts)
-    .bind(ms(until))
-    .execute(&mut *tx)
-    .await?;
-    Ok(done.rows_affected())
-}
