@@ -589,7 +589,6 @@ pub(crate) async fn suite_lease_due_takes_due_deliveries_until_the_lease_ends(st
     assert_eq!(store.delivery_counts().await.unwrap(), counts(2, 0, 0));
 }
 
-/// lease_due returns at most `limit` rows, at most `per_subscription` of each subscription
 /// extend_leases moves a held lease's end forward (never back), and leaves alone a delivery
 /// whose outcome was recorded since it was leased.
 pub(crate) async fn suite_extend_leases_renews_only_held_leases(store: Store) {
@@ -638,6 +637,7 @@ pub(crate) async fn suite_extend_leases_renews_only_held_leases(store: Store) {
     );
 }
 
+/// lease_due returns at most `limit` rows, at most `per_subscription` of each subscription
 /// counting what it already has in flight, and none of a subscription that is full.
 pub(crate) async fn suite_lease_due_honours_limit_per_subscription_and_in_flight(store: Store) {
     let t0 = now();
