@@ -244,20 +244,16 @@ fn parse_addr(field: &'static str, value: &str) -> Result<SocketAddr, Error> {
     })
 }
 
-/// Only SQLite is available in this version; Postgres URLs are refused with a clear message.
+/// `sqlite://PATH` (the embedded default) or `postgres://…` / `postgresql://…` (several
+/// replicas may share one Postgres database).
 pub fn check_database_url(url: &str) -> Result<String, Error> {
-    if url.starts_with("sqlite:") {
+    let known = ["sqlite:", "postgres://", "postgresql://"];
+    if known.iter().any(|scheme| url.starts_with(scheme)) {
         Ok(url.to_string())
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Err(Error::Invalid {
-            field: "storage.database",
-            constraint: "the Postgres backend is not available in this version; use sqlite://PATH"
-                .into(),
-        })
     } else {
         Err(Error::Invalid {
             field: "storage.database",
-            constraint: format!("must be a sqlite:// URL, got {url:?}"),
+            constraint: format!("must be a sqlite:// or postgres:// URL, got {url:?}"),
         })
     }
 }

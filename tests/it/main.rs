@@ -1,5 +1,9 @@
 //! The integration test binary: every test starts the real broker in-process and talks to it
-//! through the generated gRPC client and a real HTTP receiver.
+//! through the generated gRPC client and a real HTTP receiver. These brokers use SQLite;
+//! `tests/it_postgres` runs the same tests on Postgres.
+
+/// Brokers in this binary store their state in SQLite.
+pub const POSTGRES: bool = false;
 
 mod admin;
 mod bad_input;

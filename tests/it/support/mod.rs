@@ -2,6 +2,7 @@
 //! a test can kill it abruptly like `kill -9`), the generated gRPC clients, a scriptable HTTP
 //! receiver, and `eventually` for conditions that become true asynchronously.
 
+pub mod postgres;
 pub mod receiver;
 
 use std::future::Future;
@@ -42,7 +43,11 @@ pub fn test_settings(dir: &std::path::Path, extra: &str) -> Settings {
     let mut config: toml::Table = TEST_CONFIG.parse().unwrap();
     merge(&mut config, extra.parse().unwrap());
     let mut settings = Settings::from_toml(&config.to_string(), "test").unwrap();
-    settings.database_url = format!("sqlite://{}/bucketbus.db", dir.display());
+    settings.database_url = if crate::POSTGRES {
+        postgres::schema_url(dir)
+    } else {
+        format!("sqlite://{}/bucketbus.db", dir.display())
+    };
     settings
 }
 

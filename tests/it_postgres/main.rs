@@ -1,0 +1,55 @@
+//! The integration tests of `tests/it` again, with every broker on Postgres (a schema of its
+//! own in the database `BUCKETBUS_TEST_POSTGRES_URL` names). Compiled in only when that
+//! variable is set at build time (see `build.rs`); otherwise the one test here says loudly
+//! that the Postgres run was skipped.
+
+/// Brokers in this binary store their state in Postgres.
+#[cfg(bucketbus_pg_it)]
+pub const POSTGRES: bool = true;
+
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/admin.rs"]
+mod admin;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/bad_input.rs"]
+mod bad_input;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/cli_queue.rs"]
+mod cli_queue;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/delivery.rs"]
+mod delivery;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/durability.rs"]
+mod durability;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/publish.rs"]
+mod publish;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/queue.rs"]
+mod queue;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/queue_admin.rs"]
+mod queue_admin;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/queue_handles.rs"]
+mod queue_handles;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/queue_lifecycle.rs"]
+mod queue_lifecycle;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/queue_long_poll.rs"]
+mod queue_long_poll;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/support/mod.rs"]
+mod support;
+
+#[cfg(not(bucketbus_pg_it))]
+#[test]
+fn postgres_integration_tests() {
+    use std::io::Write as _;
+    // Straight to stderr, past the test harness's capture, so a skip is never silent.
+    let line = "SKIPPED: BUCKETBUS_TEST_POSTGRES_URL is not set (the integration tests did not \
+                run on Postgres)\n";
+    drop(std::io::stderr().write_all(line.as_bytes()));
+}
