@@ -108,6 +108,7 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         workers_cancel.clone(),
     ));
 
+    workers.spawn(admin.clone().watch_rules(workers_cancel.clone()));
     workers.spawn(crate::queue::purge_expired(
         store.clone(),
         settings.queues.purge_interval,

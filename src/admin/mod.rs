@@ -10,8 +10,11 @@ pub use queues::QueueStatus;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use chrono::Utc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::{Code, HasCode, Invalid};
 use crate::model::queue::QueueLimits;
@@ -52,7 +55,12 @@ impl HasCode for Error {
 pub struct PutRuleResult {
     pub rule: Arc<Rule>,
     pub created: bool,
+    /// When every replica applies the rule at the latest (this one already does).
+    pub in_force_everywhere_by: DateTime<Utc>,
 }
+
+/// How often a replica compares its rules with the database's when no notification came.
+pub const RULES_POLL: Duration = Duration::from_secs(1);
 
 /// The admin handle (cheap to clone).
 #[derive(Clone)]
@@ -108,9 +116,14 @@ impl Admin {
         self.rules
             .store(Arc::new(current.with_rule((*rule).clone())));
         tracing::info!(bucket = %spec.bucket, rule = %spec.name, topic = %rule.topic, created = outcome.created, "Rule saved.");
+        let in_force_everywhere_by = match self.store.rules_changed() {
+            Some(_) => Utc::now() + RULES_POLL,
+            None => Utc::now(),
+        };
         Ok(PutRuleResult {
             rule,
             created: outcome.created,
+            in_force_everywhere_by,
         })
     }
 
@@ -156,6 +169,47 @@ impl Admin {
             .store(Arc::new(current.without_rule(bucket, name)));
         tracing::info!(%bucket, rule = %name, "Rule deleted.");
         Ok(())
+    }
+
+    /// Keeps this replica's rules in step with the database when replicas share it: reloads
+    /// them when another replica changed them, told by the store's notification or found by
+    /// comparing the rules version every [`RULES_POLL`]. Returns at once for a store no other
+    /// broker uses.
+    pub async fn watch_rules(self, cancel: CancellationToken) {
+        let Some(changed) = self.store.rules_changed() else {
+            return;
+        };
+        let mut seen = None;
+        loop {
+            tokio::select! {
+                () = changed.notified() => {}
+                () = tokio::time::sleep(RULES_POLL) => {}
+                () = cancel.cancelled() => return,
+            }
+            let version = match self.store.rules_version().await {
+                Ok(version) => version,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Cannot read the rules version; will retry.");
+                    continue;
+                }
+            };
+            if seen == Some(version) {
+                continue;
+            }
+            // Serialised with this replica's own rule writes, so an older load never
+            // replaces a newer local change.
+            let _serialised = self.writes.lock().await;
+            match self.store.load_rules().await {
+                Ok(rules) => {
+                    self.rules.store(Arc::new(RuleSet::new(rules)));
+                    if seen.is_some() {
+                        tracing::info!(version, "Rules reloaded: changed by another replica.");
+                    }
+                    seen = Some(version);
+                }
+                Err(e) => tracing::warn!(error = %e, "Reloading the rules failed; will retry."),
+            }
+        }
     }
 
     /// Dry run: which rules of the bucket a record would match, and why.

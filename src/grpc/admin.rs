@@ -33,6 +33,7 @@ impl pb::admin_server::Admin for AdminService {
         Ok(Response::new(pb::PutRuleResponse {
             rule: Some(convert::rule(&saved.rule)),
             created: saved.created,
+            in_force_everywhere_by: Some(convert::timestamp(saved.in_force_everywhere_by)),
         }))
     }
 

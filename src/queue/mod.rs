@@ -166,10 +166,13 @@ impl Queues {
             if tokio::time::Instant::now() >= deadline || self.closing.is_cancelled() {
                 return Ok(Vec::new());
             }
-            let wake = match self.store.next_visible_at(queue.id).await? {
+            let mut wake = match self.store.next_visible_at(queue.id).await? {
                 Some(at) => deadline.min(instant_of(at)),
                 None => deadline,
             };
+            if let Some(fallback) = self.store.wakeup_fallback() {
+                wake = wake.min(tokio::time::Instant::now() + fallback);
+            }
             tokio::select! {
                 () = notified => {}
                 () = tokio::time::sleep_until(wake) => {}

@@ -293,6 +293,29 @@ impl Store {
         on_backend!(self, b => b.topic_len(topic).await)
     }
 
+    /// The number of rule changes ever committed (by any replica).
+    pub async fn rules_version(&self) -> Result<i64> {
+        on_backend!(self, b => b.rules_version().await)
+    }
+
+    /// Fired when another replica may have changed the rules; `None` when this broker is the
+    /// database's only user (SQLite).
+    pub fn rules_changed(&self) -> Option<Arc<tokio::sync::Notify>> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(b) => Some(b.rules_changed.clone()),
+        }
+    }
+
+    /// How often a waiting receiver looks at its queue even without a wake-up: replicas are
+    /// woken across processes by notifications, which can be lost (SQLite: never needed).
+    pub fn wakeup_fallback(&self) -> Option<std::time::Duration> {
+        match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(_) => Some(std::time::Duration::from_secs(1)),
+        }
+    }
+
     /// Wake-ups for receivers waiting on a queue.
     pub fn queue_signals(&self) -> &QueueSignals {
         on_backend!(self, b => &b.signals)

@@ -275,6 +275,7 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         let subscriptions = reconcile_subscriptions(&mut tx, &topic, spec, now).await?;
+        bump_rules_version(&mut tx).await?;
         tx.commit().await?;
         let rule = Rule {
             spec: spec.clone(),
@@ -303,9 +304,17 @@ impl SqliteStore {
             .bind(ms(now))
             .execute(&mut *tx)
             .await?;
+            bump_rules_version(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(topic.is_some())
+    }
+
+    /// The number of rule changes ever committed.
+    pub async fn rules_version(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT version FROM rules_version")
+            .fetch_one(&self.reader)
+            .await?)
     }
 
     pub async fn subscription(&self, id: i64) -> Result<Option<Subscription>> {
@@ -633,6 +642,14 @@ async fn free_topic_name(
         }
     }
     unreachable!("the candidate names never run out")
+}
+
+/// Counts a rule change (see `rules_version`).
+async fn bump_rules_version(tx: &mut Transaction<'static, Sqlite>) -> Result<()> {
+    sqlx::query("UPDATE rules_version SET version = version + 1")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// Keeps the subscriptions whose endpoint is unchanged (their pending deliveries continue),

@@ -5,6 +5,7 @@
 //! static and prepared once.
 
 mod deliveries;
+mod notify;
 mod queue_admin;
 mod queues;
 mod rules;
@@ -17,6 +18,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 use super::signals::QueueSignals;
 use super::writer::Writes;
@@ -35,6 +38,10 @@ pub(super) struct PgStore {
     seqs: seqs::SeqBlocks,
     pub(super) signals: QueueSignals,
     pub(super) receipt_key: Arc<[u8]>,
+    channels: notify::Channels,
+    /// Fired when another replica (or this one) changed the rules.
+    pub(super) rules_changed: Arc<Notify>,
+    listener: Arc<JoinHandle<()>>,
 }
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -70,12 +77,24 @@ impl PgStore {
         let seqs = seqs::SeqBlocks::open(&pool).await?;
         let receipt_key = queues::receipt_key(&pool).await?.into();
         let writes = Writes::start(pool.clone());
+        let channels = notify::Channels::of_schema(&pool).await?;
+        let signals = QueueSignals::default();
+        let rules_changed = Arc::new(Notify::new());
+        let listener = notify::listen(
+            pool.clone(),
+            channels.clone(),
+            signals.clone(),
+            rules_changed.clone(),
+        );
         Ok(PgStore {
             pool,
             writes,
             seqs,
-            signals: QueueSignals::default(),
+            signals,
             receipt_key,
+            channels,
+            rules_changed,
+            listener: Arc::new(listener),
         })
     }
 
@@ -84,7 +103,14 @@ impl PgStore {
         self.seqs.allocate(&self.pool, n).await
     }
 
+    /// Wakes this replica's receivers of `queues` now and the other replicas' through Postgres.
+    pub(super) fn announce(&self, queues: &[String]) {
+        self.signals.notify(queues);
+        notify::announce(&self.pool, &self.channels.queues, queues.to_vec());
+    }
+
     pub async fn close(&self) {
+        self.listener.abort();
         self.writes.stop().await;
         self.pool.close().await;
     }

@@ -98,7 +98,7 @@ impl PgStore {
                 },
             )
             .await?;
-        self.signals.notify(&queues);
+        self.announce(&queues);
         Ok(!queues.is_empty())
     }
 
@@ -109,7 +109,8 @@ impl PgStore {
                 Box::pin(receive_in(tx, spec, *now))
             })
             .await?;
-        self.signals.notify(&received.dead_lettered_to);
+        let moved: Vec<String> = received.dead_lettered_to.iter().cloned().collect();
+        self.announce(&moved);
         Ok(received)
     }
 
@@ -151,7 +152,7 @@ impl PgStore {
             )
             .await?;
         if changed.is_some() && visible_at <= now {
-            self.signals.notify([&queue_name.to_string()]);
+            self.announce(&[queue_name.to_string()]);
         }
         Ok(changed)
     }

@@ -63,6 +63,7 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         let subscriptions = reconcile_subscriptions(&mut tx, &topic, spec, now).await?;
+        bump_rules_version(&mut tx, &self.channels.rules).await?;
         tx.commit().await?;
         let rule = Rule {
             spec: spec.clone(),
@@ -91,9 +92,17 @@ impl PgStore {
             .bind(ms(now))
             .execute(&mut *tx)
             .await?;
+            bump_rules_version(&mut tx, &self.channels.rules).await?;
         }
         tx.commit().await?;
         Ok(topic.is_some())
+    }
+
+    /// The number of rule changes ever committed.
+    pub async fn rules_version(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT version FROM rules_version")
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     pub async fn subscription(&self, id: i64) -> Result<Option<Subscription>> {
@@ -123,6 +132,18 @@ impl PgStore {
 /// `{bucket}-{rule}`; if that topic exists (another rule's, or a deleted rule's whose messages
 /// are kept), the same with a suffix derived from the (bucket, rule) pair, then with a
 /// counter, until the name is free.
+/// Counts a rule change and tells the other replicas, when this transaction commits.
+async fn bump_rules_version(tx: &mut PgConnection, channel: &str) -> Result<()> {
+    sqlx::query("UPDATE rules_version SET version = version + 1")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(channel)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 async fn free_topic_name(tx: &mut PgConnection, bucket: &str, name: &str) -> Result<String> {
     use sha2::Digest as _;
     let plain = format!("{bucket}-{name}");

@@ -38,7 +38,7 @@ impl PgStore {
                 Box::pin(append_in(tx, items, *now))
             })
             .await?;
-        self.signals.notify(&queues);
+        self.announce(&queues);
         Ok(appended)
     }
 
