@@ -124,7 +124,7 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
     };
     let grpc = serve_grpc(listeners.grpc, services, intake.clone());
     let http = serve_http(listeners.http, store.clone(), intake.clone());
-    tracing::info!(%grpc_addr, %http_addr, database = %settings.database_url, "bucketbus is serving.");
+    tracing::info!(%grpc_addr, %http_addr, database = %crate::store::redacted(&settings.database_url), "bucketbus is serving.");
     Ok(Running {
         grpc_addr,
         http_addr,

@@ -164,6 +164,17 @@ macro_rules! on_backend {
     };
 }
 
+/// A database URL fit for messages: any password is replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => match parsed.set_password(Some("***")) {
+            Ok(()) => parsed.to_string(),
+            Err(()) => "<a URL with a password>".to_string(),
+        },
+        _ => url.to_string(),
+    }
+}
+
 /// The open error for a failed migration; a database migrated by a newer bucketbus is refused.
 fn migration_failed(url: &str, e: sqlx::migrate::MigrateError) -> Error {
     let message = match e {
@@ -173,7 +184,7 @@ fn migration_failed(url: &str, e: sqlx::migrate::MigrateError) -> Error {
         other => format!("migration failed: {other}"),
     };
     Error::Open {
-        url: url.to_string(),
+        url: redacted(url),
         message,
     }
 }

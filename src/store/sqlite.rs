@@ -67,7 +67,7 @@ fn time(ms: i64) -> DateTime<Utc> {
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<SqliteStore> {
         let open_err = |message: String| Error::Open {
-            url: url.to_string(),
+            url: super::redacted(url),
             message,
         };
         if !url.starts_with("sqlite:") {

@@ -46,6 +46,7 @@ impl<DB: Database, I: Send + Sync, T: Send> Write<DB> for Job<DB, I, T> {
         let result = match (committed, self.output) {
             (Ok(()), Some(output)) => Ok(output),
             (Ok(()), None) => Err(Error::Write("a write did not run".into())),
+            (Err(Error::Write(reason)), _) => Err(Error::Write(reason)),
             (Err(e), _) => Err(Error::Write(e.to_string())),
         };
         // A caller that went away no longer needs its answer; its write is committed or not
@@ -116,11 +117,24 @@ impl<DB: Database> Writes<DB> {
 async fn run<DB: Database>(pool: Pool<DB>, mut rx: mpsc::Receiver<Box<dyn Write<DB>>>) {
     let mut writes = Vec::with_capacity(64);
     while rx.recv_many(&mut writes, QUEUE).await > 0 {
-        if together(&pool, &mut writes).await.is_ok() {
-            for write in writes.drain(..) {
-                write.answer(Ok(()));
+        let shared = together(&pool, &mut writes).await;
+        match shared {
+            Ok(()) => {
+                for write in writes.drain(..) {
+                    write.answer(Ok(()));
+                }
+                continue;
             }
-            continue;
+            // The database is out of reach: every write would fail the same way, so all are
+            // answered now instead of each waiting out its own connection attempt.
+            Err(Error::Database(e)) if unreachable(&e) => {
+                let reason = e.to_string();
+                for write in writes.drain(..) {
+                    write.answer(Err(Error::Write(reason.clone())));
+                }
+                continue;
+            }
+            Err(_) => {}
         }
         // One failing write must not fail the others: each gets its own transaction.
         for mut write in writes.drain(..) {
@@ -128,6 +142,18 @@ async fn run<DB: Database>(pool: Pool<DB>, mut rx: mpsc::Receiver<Box<dyn Write<
             write.answer(alone);
         }
     }
+}
+
+/// Whether an error says the database cannot be reached (rather than that a statement failed).
+fn unreachable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+    )
 }
 
 async fn together<DB: Database>(pool: &Pool<DB>, writes: &mut [Box<dyn Write<DB>>]) -> Result<()> {

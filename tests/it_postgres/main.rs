@@ -23,6 +23,10 @@ mod delivery;
 #[path = "../it/durability.rs"]
 mod durability;
 #[cfg(bucketbus_pg_it)]
+mod faults;
+#[cfg(bucketbus_pg_it)]
+mod proxy;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/publish.rs"]
 mod publish;
 #[cfg(bucketbus_pg_it)]

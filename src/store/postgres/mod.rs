@@ -16,8 +16,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection as _, Postgres};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
@@ -30,6 +30,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// Connections per replica: the writer task holds one per transaction, the rest serve reads
 /// and admin writes.
 const POOL_SIZE: u32 = 10;
+/// How long a call waits for a connection before it fails.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 #[derive(Debug, Clone)]
 pub(super) struct PgStore {
@@ -58,15 +60,26 @@ impl PgStore {
     /// replicas starting together apply each migration once.
     pub async fn open(url: &str) -> Result<PgStore> {
         let open_err = |message: String| Error::Open {
-            url: url.to_string(),
+            url: super::redacted(url),
             message,
         };
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(open_err("not a postgres:// URL".into()));
         }
         let options = PgConnectOptions::from_str(url).map_err(|e| open_err(e.to_string()))?;
+        // One plain connection first: if the server cannot be reached, its error (refused,
+        // unknown host, authentication) says why; the pool would only say it timed out.
+        sqlx::PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| open_err(e.to_string()))?
+            .close()
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
+            // While the database is unreachable a call fails after this long (ingest answers
+            // UNAVAILABLE) instead of hanging; sqlx's default is 30 s.
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;
