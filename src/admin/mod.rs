@@ -100,6 +100,8 @@ impl Admin {
 
     async fn save_rule(&self, spec: RuleSpec) -> Result<PutRuleResult, Error> {
         let _serialised = self.writes.lock().await;
+        let _everywhere = self.store.lock_admin().await?;
+        self.catch_up_rules().await?;
         let current = self.rules.load_full();
         let event_set = current.check_put(&spec, &self.limits)?;
         for (index, endpoint) in spec.endpoints.iter().enumerate() {
@@ -158,6 +160,8 @@ impl Admin {
 
     async fn remove_rule(&self, bucket: &str, name: &str) -> Result<(), Error> {
         let _serialised = self.writes.lock().await;
+        let _everywhere = self.store.lock_admin().await?;
+        self.catch_up_rules().await?;
         if !self.store.delete_rule(bucket, name, Utc::now()).await? {
             return Err(Error::NotFound {
                 bucket: bucket.to_string(),
@@ -168,6 +172,16 @@ impl Admin {
         self.rules
             .store(Arc::new(current.without_rule(bucket, name)));
         tracing::info!(%bucket, rule = %name, "Rule deleted.");
+        Ok(())
+    }
+
+    /// When replicas share the database, reloads the rules before a rule write (under the
+    /// admin lock), so the overlap check sees every other replica's latest rules.
+    async fn catch_up_rules(&self) -> Result<(), Error> {
+        if self.store.rules_changed().is_some() {
+            let rules = self.store.load_rules().await?;
+            self.rules.store(Arc::new(RuleSet::new(rules)));
+        }
         Ok(())
     }
 

@@ -30,6 +30,7 @@ impl Admin {
             &self.queue_limits,
         )?;
         let _serialised = self.writes.lock().await;
+        let _everywhere = self.store.lock_admin().await?;
         if let Some(existing) = self.store.queue(name).await? {
             if existing.attributes != attributes {
                 return Err(Error::AlreadyExists(format!(
@@ -69,6 +70,7 @@ impl Admin {
         patch: QueueAttributesPatch,
     ) -> Result<QueueStatus, Error> {
         let _serialised = self.writes.lock().await;
+        let _everywhere = self.store.lock_admin().await?;
         let existing = self.existing_queue(name).await?;
         let attributes = patch.apply(&existing.attributes, name, &self.queue_limits)?;
         self.check_dead_letter_queue(&attributes).await?;
@@ -84,6 +86,7 @@ impl Admin {
     /// dead-letter queue.
     pub async fn delete_queue(&self, name: &str) -> Result<(), Error> {
         let _serialised = self.writes.lock().await;
+        let _everywhere = self.store.lock_admin().await?;
         let existing = self.existing_queue(name).await?;
         let (rules, queues) = self.store.queue_users(name).await?;
         if let Some((bucket, rule)) = rules.first() {

@@ -140,6 +140,13 @@ pub struct PutRuleOutcome {
     pub created: bool,
 }
 
+/// Holds the cross-replica admin lock; dropping it closes the connection that holds the lock,
+/// which releases it.
+#[derive(Debug)]
+pub struct AdminLock {
+    _held: Option<sqlx::PgConnection>,
+}
+
 /// The store handle (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -302,6 +309,16 @@ impl Store {
     /// Number of messages in a topic.
     pub async fn topic_len(&self, topic: &str) -> Result<u64> {
         on_backend!(self, b => b.topic_len(topic).await)
+    }
+
+    /// Serialises admin writes (rules, queues) across every broker sharing the database, for
+    /// as long as the returned guard lives. SQLite has one broker: nothing to take.
+    pub async fn lock_admin(&self) -> Result<AdminLock> {
+        let held = match &self.backend {
+            Backend::Sqlite(_) => None,
+            Backend::Postgres(b) => Some(b.lock_admin().await?),
+        };
+        Ok(AdminLock { _held: held })
     }
 
     /// The number of rule changes ever committed (by any replica).

@@ -124,3 +124,29 @@ async fn replicas_never_receive_the_same_message() {
     store.close().await;
     schema.drop().await;
 }
+
+#[tokio::test]
+async fn the_admin_lock_is_held_by_one_replica_at_a_time() {
+    let Some(schema) = PgSchema::create("the_admin_lock_is_held_by_one_replica_at_a_time").await
+    else {
+        return;
+    };
+    let a = Store::open(&schema.url).await.unwrap();
+    let b = Store::open(&schema.url).await.unwrap();
+    let held = a.lock_admin().await.unwrap();
+    let waiting = tokio::spawn({
+        let b = b.clone();
+        async move { b.lock_admin().await.unwrap() }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the second replica waits");
+    drop(held);
+    let second = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+        .await
+        .expect("dropping the guard releases the lock")
+        .unwrap();
+    drop(second);
+    b.close().await;
+    a.close().await;
+    schema.drop().await;
+}

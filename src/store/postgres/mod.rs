@@ -111,6 +111,17 @@ impl PgStore {
         })
     }
 
+    /// Takes the admin lock (a session advisory lock) on a connection of its own; the
+    /// connection is closed, not pooled, when the caller is done, which releases the lock
+    /// even if the caller never got to release it.
+    pub(super) async fn lock_admin(&self) -> Result<sqlx::PgConnection> {
+        let mut conn = self.pool.acquire().await?.detach();
+        sqlx::query("SELECT pg_advisory_lock(hashtext(current_schema() || ':bucketbus-admin'))")
+            .execute(&mut conn)
+            .await?;
+        Ok(conn)
+    }
+
     /// Reserves `n` consecutive seqs from this replica's block (a new block when it is used up).
     pub async fn allocate_seqs(&self, n: usize) -> Result<i64> {
         self.seqs.allocate(&self.pool, n).await
