@@ -45,6 +45,8 @@ mod queue_lifecycle;
 #[path = "../it/queue_long_poll.rs"]
 mod queue_long_poll;
 #[cfg(bucketbus_pg_it)]
+mod replicas;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/support/mod.rs"]
 mod support;
 
