@@ -1,9 +1,8 @@
-//! An in-process broker for benchmarks: a fresh SQLite database in a temporary directory,
-//! port-0 listeners, and a local HTTP receiver that answers every delivery with 204.
+//! In-process brokers for benchmarks: a broker on any database URL with port-0 listeners, and
+//! a local HTTP receiver that answers every delivery with 204 (shared by the brokers of a run).
 
 use std::net::SocketAddr;
 
-use anyhow::Context as _;
 use bucketbus::app::{Listeners, Running};
 use bucketbus::config::Settings;
 use bucketbus::store::DeliveryCounts;
@@ -11,37 +10,23 @@ use tokio::net::TcpListener;
 
 pub struct LocalBroker {
     running: Running,
-    receiver: SocketAddr,
-    _dir: tempfile::TempDir,
 }
 
 impl LocalBroker {
-    pub async fn start() -> anyhow::Result<LocalBroker> {
-        let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+    /// Starts a broker on `database_url` (`sqlite://…` or `postgres://…`).
+    pub async fn start(database_url: &str) -> anyhow::Result<LocalBroker> {
         let mut settings = Settings::defaults();
-        settings.database_url = format!("sqlite://{}/bench.db", dir.path().display());
+        settings.database_url = database_url.to_string();
         let listeners = Listeners {
             grpc: TcpListener::bind("127.0.0.1:0").await?,
             http: TcpListener::bind("127.0.0.1:0").await?,
         };
-        let receiver_listener = TcpListener::bind("127.0.0.1:0").await?;
-        let receiver = receiver_listener.local_addr()?;
-        let app = axum::Router::new().fallback(|| async { axum::http::StatusCode::NO_CONTENT });
-        tokio::spawn(async move { axum::serve(receiver_listener, app).await });
         let running = bucketbus::app::start(settings, listeners).await?;
-        Ok(LocalBroker {
-            running,
-            receiver,
-            _dir: dir,
-        })
+        Ok(LocalBroker { running })
     }
 
     pub fn grpc_addr(&self) -> SocketAddr {
         self.running.grpc_addr
-    }
-
-    pub fn receiver_url(&self) -> String {
-        format!("http://{}/events", self.receiver)
     }
 
     pub async fn delivery_counts(&self) -> anyhow::Result<DeliveryCounts> {
@@ -51,4 +36,13 @@ impl LocalBroker {
     pub async fn stop(self) {
         self.running.shutdown().await;
     }
+}
+
+/// Starts an HTTP receiver answering 204 to everything; returns its address.
+pub async fn start_receiver() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().fallback(|| async { axum::http::StatusCode::NO_CONTENT });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
 }

@@ -1,7 +1,7 @@
 //! `bucketbus bench queue`: receive+delete throughput of K concurrent consumers draining a full
 //! queue, then publish→receive and send→receive latency of one long-polling consumer (see
-//! `bench_queue_latency`), against an in-process broker on a fresh SQLite database or a
-//! running daemon with `--server`.
+//! `bench_queue_latency`), against in-process brokers on a fresh SQLite database and, with
+//! `--postgres`, on Postgres with one and with two replicas; or a running daemon (`--server`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,11 +11,13 @@ use anyhow::Context as _;
 use clap::Parser;
 use tonic::transport::Channel;
 
+use super::bench_backends::{Backend, Deployment, channel_for};
+use super::bench_queue_latency::Measurement;
 use bucketbus::grpc::pb;
 
 #[derive(Parser)]
 pub struct QueueArgs {
-    /// A running daemon to measure; by default an in-process broker on a temporary database.
+    /// A running daemon to measure; by default in-process brokers on temporary databases.
     #[arg(long)]
     server: Option<String>,
     /// Messages per throughput run.
@@ -39,24 +41,19 @@ pub struct QueueArgs {
     /// Latency: seconds to publish (and send) for.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     seconds: u64,
+    /// A Postgres database (postgres://user@host:port/db): after SQLite, the scenarios run
+    /// again on Postgres with one broker and with two brokers sharing a fresh schema.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Throughput scenarios (concurrent consumers) of the Postgres runs.
+    #[arg(long, value_delimiter = ',', default_value = "16,64", value_parser = clap::value_parser!(u64).range(1..))]
+    postgres_consumers: Vec<u64>,
 }
 
 /// Receive batch of the throughput consumers (the protocol's maximum).
 const BATCH: u32 = 32;
 
 pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
-    let local = match &args.server {
-        Some(_) => None,
-        None => Some(super::bench_broker::LocalBroker::start().await?),
-    };
-    let server = match (&args.server, &local) {
-        (Some(server), _) => server.clone(),
-        (None, Some(local)) => format!("http://{}", local.grpc_addr()),
-        (None, None) => unreachable!("a local broker is started when no server is given"),
-    };
-    let channel = super::connect(&server).await?;
-    // Unique queue names, so runs against a daemon do not meet an earlier run's queues.
-    let prefix = format!("bench-{}", chrono::Utc::now().timestamp_millis());
     println!(
         "bucketbus bench queue (targets: >= 20 000 messages/s receive+delete; \
          p99 publish-to-receive < 10 ms at 1 000 messages/s)"
@@ -67,32 +64,74 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
          batch Delete until it is drained",
         args.messages, args.body_bytes, args.repeat, args.senders
     );
+    if args.postgres.is_some() && args.server.is_none() {
+        println!(
+            "postgres runs: consumers {} and the latency lines (--postgres-consumers); \
+             postgres x2: 2 brokers on one schema, senders and consumers split evenly between \
+             them, the latency consumer on broker 1 while calls alternate between the brokers",
+            super::bench::list(&args.postgres_consumers)
+        );
+    }
     println!(
-        "{:<16} {:>6} {:>12}  runs (messages/s)",
-        "phase", "conc", "messages/s"
+        "{:<12} {:<16} {:>6} {:>12}  runs (messages/s)",
+        "backend", "phase", "conc", "messages/s"
     );
+    // Unique queue names, so runs against a daemon do not meet an earlier run's queues.
+    let prefix = format!("bench-{}", chrono::Utc::now().timestamp_millis());
+    let mut latencies = Vec::new();
+    if let Some(server) = &args.server {
+        let channels = [super::connect(server).await?];
+        let measured = scenarios(&args, "server", &channels, &prefix, &args.consumers).await?;
+        latencies.push(("server".to_string(), measured));
+    }
+    let backends = match args.server {
+        Some(_) => Vec::new(),
+        None => Backend::all(args.postgres.as_deref()),
+    };
+    for backend in &backends {
+        let label = backend.label();
+        let consumers = match backend.is_postgres() {
+            true => &args.postgres_consumers,
+            false => &args.consumers,
+        };
+        let deployment = Deployment::start(backend).await?;
+        let measured = scenarios(&args, &label, deployment.channels(), &prefix, consumers).await;
+        deployment.stop().await?;
+        latencies.push((label, measured?));
+    }
+    super::bench_queue_latency::print_table(args.rate, args.seconds, &latencies);
+    if !backends.is_empty() {
+        println!(
+            "broker peak RSS {} MiB (all backends, one process)",
+            super::bench::peak_rss_mib().map_or("?".into(), |m| m.to_string())
+        );
+    }
+    Ok(())
+}
+
+/// The throughput scenarios (rows printed as they finish), then the latency measurements.
+async fn scenarios(
+    args: &QueueArgs,
+    backend: &str,
+    channels: &[Channel],
+    prefix: &str,
+    consumer_counts: &[u64],
+) -> anyhow::Result<Vec<(&'static str, Measurement)>> {
+    let admin = channel_for(channels, 0)?;
     let mut fills = Vec::new();
-    for &consumers in &args.consumers {
+    for &consumers in consumer_counts {
         let mut runs = Vec::new();
         for repetition in 0..args.repeat {
             let queue = format!("{prefix}-throughput-{consumers}-{repetition}");
-            create_queue(channel.clone(), &queue).await?;
-            fills.push(fill(channel.clone(), &queue, &args).await?);
-            runs.push(drain(channel.clone(), &queue, args.messages, consumers).await?);
-            delete_queue(channel.clone(), &queue).await?;
+            create_queue(admin.clone(), &queue).await?;
+            fills.push(fill(channels, &queue, args).await?);
+            runs.push(drain(channels, &queue, args.messages, consumers).await?);
+            delete_queue(admin.clone(), &queue).await?;
         }
-        print_rates("receive+delete", consumers, &mut runs);
+        print_rates(backend, "receive+delete", consumers, &mut runs);
     }
-    print_rates("send (fill)", args.senders, &mut fills);
-    super::bench_queue_latency::run(channel, &prefix, args.rate, args.seconds).await?;
-    if let Some(local) = local {
-        println!(
-            "broker peak RSS {} MiB",
-            super::bench::peak_rss_mib().map_or("?".into(), |m| m.to_string())
-        );
-        local.stop().await;
-    }
-    Ok(())
+    print_rates(backend, "send (fill)", args.senders, &mut fills);
+    super::bench_queue_latency::run(channels, prefix, args.rate, args.seconds).await
 }
 
 pub(super) async fn create_queue(channel: Channel, name: &str) -> anyhow::Result<()> {
@@ -119,15 +158,16 @@ pub(super) async fn delete_queue(channel: Channel, name: &str) -> anyhow::Result
 }
 
 /// Sends `args.messages` messages from `args.senders` concurrent senders; returns messages/s.
-async fn fill(channel: Channel, queue: &str, args: &QueueArgs) -> anyhow::Result<f64> {
+async fn fill(channels: &[Channel], queue: &str, args: &QueueArgs) -> anyhow::Result<f64> {
     let next = Arc::new(AtomicU64::new(0));
     let (messages, body_bytes) = (args.messages, args.body_bytes);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..args.senders {
+    for sender in 0..args.senders {
         let next = next.clone();
         let queue = queue.to_string();
-        let mut client = pb::queue_client::QueueClient::new(channel.clone());
+        let channel = channel_for(channels, usize::try_from(sender)?)?;
+        let mut client = pb::queue_client::QueueClient::new(channel);
         tasks.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
@@ -163,7 +203,7 @@ fn body(n: u64, bytes: u64) -> String {
 /// Drains a queue of `messages` messages with `consumers` concurrent consumers; returns the
 /// messages received and deleted per second, until the last successful Delete.
 async fn drain(
-    channel: Channel,
+    channels: &[Channel],
     queue: &str,
     messages: u64,
     consumers: u64,
@@ -171,10 +211,11 @@ async fn drain(
     let deleted = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..consumers {
+    for consumer in 0..consumers {
         let deleted = deleted.clone();
         let queue = queue.to_string();
-        let mut client = pb::queue_client::QueueClient::new(channel.clone());
+        let channel = channel_for(channels, usize::try_from(consumer)?)?;
+        let mut client = pb::queue_client::QueueClient::new(channel);
         tasks.push(tokio::spawn(async move {
             let mut last_delete = None;
             while deleted.load(Ordering::Relaxed) < messages {
@@ -224,12 +265,12 @@ async fn drain(
     Ok(deleted as f64 / finished.duration_since(started).as_secs_f64())
 }
 
-fn print_rates(phase: &str, concurrency: u64, runs: &mut [f64]) {
+fn print_rates(backend: &str, phase: &str, concurrency: u64, runs: &mut [f64]) {
     let all: Vec<String> = runs.iter().map(|r| format!("{r:.0}")).collect();
     runs.sort_by(f64::total_cmp);
     let median = runs.get(runs.len() / 2).copied().unwrap_or(f64::NAN);
     println!(
-        "{phase:<16} {concurrency:>6} {median:>12.0}  {}",
+        "{backend:<12} {phase:<16} {concurrency:>6} {median:>12.0}  {}",
         all.join(" / ")
     );
 }
@@ -246,7 +287,8 @@ mod tests {
         assert_eq!(args.consumers, [1, 4, 16, 64]);
         assert_eq!((args.messages, args.repeat), (20_000, 3));
         assert_eq!((args.rate, args.seconds), (1_000, 5));
-        assert!(args.server.is_none());
+        assert!(args.server.is_none() && args.postgres.is_none());
+        assert_eq!(args.postgres_consumers, [16, 64]);
         let args = QueueArgs::try_parse_from(["queue", "--consumers", "2,8"]).unwrap();
         assert_eq!(args.consumers, [2, 8]);
         assert!(QueueArgs::try_parse_from(["queue", "--consumers", "0"]).is_err());

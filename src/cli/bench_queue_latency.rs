@@ -12,6 +12,7 @@ use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
+use super::bench_backends::channel_for;
 use bucketbus::grpc::pb;
 
 const BUCKET: &str = "bench-bucket";
@@ -31,7 +32,7 @@ enum Source {
 /// Receive times by message id, written by the consumer.
 type Received = Arc<Mutex<HashMap<String, Instant>>>;
 
-struct Measurement {
+pub(super) struct Measurement {
     /// Calls per second actually achieved (calls made / time until the last one returned).
     rate: f64,
     latency: Histogram<u64>,
@@ -39,32 +40,19 @@ struct Measurement {
     received: usize,
 }
 
+/// Measures publish→receive, then send→receive. The consumer talks to the first channel; the
+/// calls alternate between all of them.
 pub(super) async fn run(
-    channel: Channel,
+    channels: &[Channel],
     prefix: &str,
     rate: u64,
     seconds: u64,
-) -> anyhow::Result<()> {
-    println!(
-        "latency: {rate} messages/s for {seconds} s; 1 consumer loops Receive(max 32, wait 20 s), \
-         deleting each batch in the background"
-    );
-    println!(
-        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "path", "calls/s", "sent", "received", "p50 ms", "p99 ms", "p999 ms", "max ms"
-    );
+) -> anyhow::Result<Vec<(&'static str, Measurement)>> {
+    let channel = channel_for(channels, 0)?;
     let queue = format!("{prefix}-publish");
     super::bench_queue::create_queue(channel.clone(), &queue).await?;
     put_rule(channel.clone(), &queue).await?;
-    let measured = measure(
-        channel.clone(),
-        &queue,
-        prefix,
-        rate,
-        seconds,
-        Source::Publish,
-    )
-    .await;
+    let measured = measure(channels, &queue, prefix, rate, seconds, Source::Publish).await;
     let mut admin = pb::admin_client::AdminClient::new(channel.clone());
     admin
         .delete_rule(pb::DeleteRuleRequest {
@@ -74,14 +62,37 @@ pub(super) async fn run(
         .await
         .map_err(super::status_error)?;
     super::bench_queue::delete_queue(channel.clone(), &queue).await?;
-    print_row("publish->receive", &measured?);
+    let publish = measured?;
 
     let queue = format!("{prefix}-send");
     super::bench_queue::create_queue(channel.clone(), &queue).await?;
-    let measured = measure(channel.clone(), &queue, prefix, rate, seconds, Source::Send).await;
+    let measured = measure(channels, &queue, prefix, rate, seconds, Source::Send).await;
     super::bench_queue::delete_queue(channel, &queue).await?;
-    print_row("send->receive", &measured?);
-    Ok(())
+    Ok(vec![
+        ("publish->receive", publish),
+        ("send->receive", measured?),
+    ])
+}
+
+/// The latency table: one row per backend and path.
+pub(super) fn print_table(
+    rate: u64,
+    seconds: u64,
+    rows: &[(String, Vec<(&'static str, Measurement)>)],
+) {
+    println!(
+        "latency: {rate} messages/s for {seconds} s; 1 consumer loops Receive(max 32, wait 20 s), \
+         deleting each batch in the background"
+    );
+    println!(
+        "{:<12} {:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "backend", "path", "calls/s", "sent", "received", "p50 ms", "p99 ms", "p999 ms", "max ms"
+    );
+    for (backend, measurements) in rows {
+        for (path, m) in measurements {
+            print_row(backend, path, m);
+        }
+    }
 }
 
 /// Every ObjectCreated record of the bench bucket becomes a SIMPLIFIED OSS message in `queue`.
@@ -97,16 +108,17 @@ async fn put_rule(channel: Channel, queue: &str) -> anyhow::Result<()> {
         }],
         ..Default::default()
     };
-    pb::admin_client::AdminClient::new(channel)
+    let response = pb::admin_client::AdminClient::new(channel)
         .put_rule(pb::PutRuleRequest { rule: Some(rule) })
         .await
         .map_err(super::status_error)
         .context("cannot create the rule that feeds the queue")?;
+    super::bench_backends::wait_in_force(response.get_ref()).await;
     Ok(())
 }
 
 async fn measure(
-    channel: Channel,
+    channels: &[Channel],
     queue: &str,
     prefix: &str,
     rate: u64,
@@ -116,7 +128,7 @@ async fn measure(
     let received = Received::default();
     let stop = CancellationToken::new();
     let consumer = tokio::spawn(consume(
-        channel.clone(),
+        channel_for(channels, 0)?,
         queue.to_string(),
         received.clone(),
         stop.clone(),
@@ -128,7 +140,8 @@ async fn measure(
     for n in 0..rate * seconds {
         let due = started + Duration::from_secs_f64(n as f64 / rate as f64);
         tokio::time::sleep_until(due.into()).await;
-        let (channel, queue, prefix) = (channel.clone(), queue.to_string(), prefix.to_string());
+        let channel = channel_for(channels, usize::try_from(n)?)?;
+        let (queue, prefix) = (queue.to_string(), prefix.to_string());
         calls.push(tokio::spawn(async move {
             let called = Instant::now();
             let id = submit(channel, source, &queue, &prefix, n).await?;
@@ -277,10 +290,10 @@ async fn consume(
     deleting.await.context("deleter panicked")?
 }
 
-fn print_row(path: &str, m: &Measurement) {
+fn print_row(backend: &str, path: &str, m: &Measurement) {
     let ms = |q: f64| m.latency.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "{path:<16} {:>8.0} {:>8} {:>8} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
+        "{backend:<12} {path:<16} {:>8.0} {:>8} {:>8} {:>8.2} {:>8.2} {:>8.2} {:>8.2}",
         m.rate,
         m.sent,
         m.received,

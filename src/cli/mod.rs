@@ -2,7 +2,9 @@
 //! gRPC API, like any other client.
 
 pub mod bench;
+mod bench_backends;
 mod bench_broker;
+mod bench_ingest_load;
 mod bench_queue;
 mod bench_queue_latency;
 mod event_view;
