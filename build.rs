@@ -12,6 +12,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo::rustc-cfg=bucketbus_pg_it");
     }
     let descriptors = protox::compile([proto], ["proto"])?;
+    // The descriptors (imports included) for gRPC server reflection.
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("bucketbus_descriptor.bin"),
+        prost::Message::encode_to_vec(&descriptors),
+    )?;
     tonic_prost_build::configure()
         .codec_path("crate::grpc::codec::ValidatingCodec")
         .compile_fds(descriptors)?;

@@ -5,6 +5,7 @@ mod admin;
 pub mod codec;
 mod convert;
 mod ingest;
+pub mod probes;
 mod queue;
 mod queue_admin;
 pub mod status;
@@ -20,15 +21,23 @@ pub struct Services {
     pub queues: crate::queue::Queues,
 }
 
-/// Serves the Ingest, Admin and Queue services on `listener` until `shutdown` resolves, then
-/// lets in-flight calls finish.
+/// Serves the Ingest, Admin and Queue services, gRPC health and reflection on `listener` until
+/// `shutdown` resolves (health then says NOT_SERVING), then lets in-flight calls finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     services: Services,
     shutdown: impl std::future::Future<Output = ()>,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), ServeError> {
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (health_reporter, health) = probes::health().await;
+    let reflection = probes::reflection()?;
+    let shutdown = async move {
+        shutdown.await;
+        probes::set_all(&health_reporter, tonic_health::ServingStatus::NotServing).await;
+    };
     tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection)
         .add_service(pb::ingest_server::IngestServer::new(IngestService::new(
             services.ingest,
         )))
@@ -39,7 +48,17 @@ pub async fn serve(
             services.queues,
         )))
         .serve_with_incoming_shutdown(incoming, shutdown)
-        .await
+        .await?;
+    Ok(())
+}
+
+/// Why the gRPC server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Transport(#[from] tonic::transport::Error),
+    #[error("cannot build server reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
 }
 
 /// Generated protobuf and tonic types of `bucketbus.v1`.

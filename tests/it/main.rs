@@ -11,6 +11,7 @@ mod cli;
 mod cli_queue;
 mod delivery;
 mod durability;
+mod probes;
 mod publish;
 mod queue;
 mod queue_admin;
