@@ -17,6 +17,7 @@ use crate::model::queue::DEFAULT_PRIORITY;
 use crate::model::{EndpointTarget, Message, RecordInput, Rule};
 use crate::rules::RuleSet;
 use crate::store::{AppendItem, Appended, NewMessage, NewQueueMessage, Store};
+use crate::telemetry::metrics as names;
 
 /// One rule a record matched, and the message it became.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +100,28 @@ impl Ingest {
 
     /// Validates, matches and durably appends one record; answers after the commit.
     pub async fn publish(&self, input: RecordInput) -> Result<Published, Error> {
+        let result = self.publish_counted(input).await;
+        match &result {
+            Ok(published) => {
+                metrics::counter!(names::RECORDS_INGESTED).increment(1);
+                if !published.duplicate {
+                    for matched in &published.matched {
+                        metrics::counter!(names::MESSAGES, "topic" => matched.topic.clone())
+                            .increment(1);
+                    }
+                }
+            }
+            Err(Error::Invalid(_)) => {
+                metrics::counter!(names::RECORDS_REJECTED, "reason" => "invalid").increment(1);
+            }
+            Err(Error::Unavailable(_)) => {
+                metrics::counter!(names::RECORDS_REJECTED, "reason" => "unavailable").increment(1);
+            }
+        }
+        result
+    }
+
+    async fn publish_counted(&self, input: RecordInput) -> Result<Published, Error> {
         let now = Utc::now();
         let record = input.validate(now).map_err(|e| e.under("record"))?;
         let rules = self.rules.load();
@@ -275,6 +298,7 @@ async fn commit(store: &Store, batch: Vec<Pending>, committed: &Notify) {
         .iter()
         .any(|i| i.messages.iter().any(|m| !m.subscription_ids.is_empty()));
     let started = std::time::Instant::now();
+    metrics::histogram!(names::COMMIT_BATCH_RECORDS).record(records as f64);
     match store.append(items, Utc::now()).await {
         Ok(outcomes) => {
             tracing::debug!(

@@ -16,6 +16,7 @@ use super::attempt::{AttemptContext, AttemptResult, Outcome, attempt, decide};
 use crate::config::DeliverySettings;
 use crate::model::Subscription;
 use crate::store::{AttemptRecord, LeasedDelivery, NextState, Store};
+use crate::telemetry::metrics as names;
 
 /// Deliveries leased per round at most.
 const LEASE_BATCH: usize = 256;
@@ -270,7 +271,9 @@ async fn run_attempt(shared: &Shared, delivery: &LeasedDelivery) -> Option<Attem
         account_id: &shared.settings.account_id,
         timeout: shared.settings.timeout,
     };
+    let started = std::time::Instant::now();
     let result = attempt(&ctx, &subscription, delivery).await;
+    metrics::histogram!(names::ATTEMPT_SECONDS).record(started.elapsed().as_secs_f64());
     let attempts = delivery.attempts + 1;
     let outcome = decide(
         &result,
@@ -284,6 +287,12 @@ async fn run_attempt(shared: &Shared, delivery: &LeasedDelivery) -> Option<Attem
         AttemptResult::Delivered { status } => (Some(*status), None),
         AttemptResult::Failed { status, error, .. } => (*status, Some(error.clone())),
     };
+    let label = match outcome {
+        Outcome::Delivered => "delivered",
+        Outcome::Retry { .. } => "retry",
+        Outcome::Dead { .. } => "dead",
+    };
+    metrics::counter!(names::DELIVERY_ATTEMPTS, "outcome" => label).increment(1);
     let next = match outcome {
         Outcome::Delivered => NextState::Delivered,
         Outcome::Retry { after } => {

@@ -3,6 +3,7 @@
 //! the idempotency ledger.
 //! Only this module sees sqlx; SQLite is the embedded backend, Postgres the one replicas share.
 
+mod backlog;
 mod postgres;
 mod queue_cache;
 mod queues;
@@ -11,6 +12,7 @@ mod signals;
 mod sqlite;
 mod writer;
 
+pub use backlog::{Backlog, EndpointBacklog, QueueBacklog};
 pub use queues::{NewQueueMessage, QueueEntry, Receipt, ReceiveSpec, Received};
 pub use signals::QueueSignals;
 
@@ -319,6 +321,39 @@ impl Store {
             Backend::Postgres(b) => Some(b.lock_admin().await?),
         };
         Ok(AdminLock { _held: held })
+    }
+
+    /// Pending deliveries and lag per endpoint, dead deliveries, and each queue's depth, age
+    /// and dead letters (for metrics).
+    pub async fn backlog(&self) -> Result<Backlog> {
+        match &self.backend {
+            Backend::Sqlite(b) => {
+                let pool = &b.reader;
+                let endpoints = sqlx::query_as(backlog::SQLITE_ENDPOINTS)
+                    .fetch_all(pool)
+                    .await?;
+                let dead = sqlx::query_scalar(backlog::DEAD_DELIVERIES)
+                    .fetch_one(pool)
+                    .await?;
+                let queues = sqlx::query_as(backlog::SQLITE_QUEUES)
+                    .fetch_all(pool)
+                    .await?;
+                Ok(backlog::backlog(endpoints, dead, queues))
+            }
+            Backend::Postgres(b) => {
+                let pool = b.pool();
+                let endpoints = sqlx::query_as(backlog::POSTGRES_ENDPOINTS)
+                    .fetch_all(pool)
+                    .await?;
+                let dead = sqlx::query_scalar(backlog::DEAD_DELIVERIES)
+                    .fetch_one(pool)
+                    .await?;
+                let queues = sqlx::query_as(backlog::POSTGRES_QUEUES)
+                    .fetch_all(pool)
+                    .await?;
+                Ok(backlog::backlog(endpoints, dead, queues))
+            }
+        }
     }
 
     /// The number of rule changes ever committed (by any replica).

@@ -11,6 +11,7 @@ mod cli;
 mod cli_queue;
 mod delivery;
 mod durability;
+mod metrics;
 mod probes;
 mod publish;
 mod queue;

@@ -25,6 +25,9 @@ mod durability;
 #[cfg(bucketbus_pg_it)]
 mod faults;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/metrics.rs"]
+mod metrics;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/probes.rs"]
 mod probes;
 #[cfg(bucketbus_pg_it)]

@@ -133,6 +133,11 @@ impl PgStore {
         notify::announce(&self.pool, &self.channels.queues, queues.to_vec());
     }
 
+    /// The connection pool (for read-only queries shared with SQLite, e.g. the backlog).
+    pub(in crate::store) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     pub async fn close(&self) {
         self.listener.abort();
         self.writes.stop().await;

@@ -1,4 +1,7 @@
-//! Logging: a tracing subscriber in text or JSON, filtered by config or `RUST_LOG`.
+//! Logging: a tracing subscriber in text or JSON, filtered by config or `RUST_LOG`; and the
+//! Prometheus metrics (see [`metrics`]).
+
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 
