@@ -10,6 +10,7 @@ mod queues;
 mod rows;
 mod signals;
 mod sqlite;
+mod sqlite_queues;
 mod writer;
 
 pub use backlog::{Backlog, EndpointBacklog, QueueBacklog};
