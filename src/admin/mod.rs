@@ -15,6 +15,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::error::{Code, HasCode, Invalid};
 use crate::model::queue::QueueLimits;
@@ -93,7 +94,7 @@ impl Admin {
         // Run to completion even if the caller goes away: the store commit and the in-memory
         // swap must not be separated.
         let admin = self.clone();
-        tokio::spawn(async move { admin.save_rule(spec).await })
+        tokio::spawn(async move { admin.save_rule(spec).await }.in_current_span())
             .await
             .map_err(|e| Error::Store(store::Error::Corrupt(format!("rule update failed: {e}"))))?
     }
@@ -153,7 +154,7 @@ impl Admin {
     /// Deletes a rule; deliveries already made from it still go out.
     pub async fn delete_rule(&self, bucket: &str, name: &str) -> Result<(), Error> {
         let (admin, bucket, name) = (self.clone(), bucket.to_string(), name.to_string());
-        tokio::spawn(async move { admin.remove_rule(&bucket, &name).await })
+        tokio::spawn(async move { admin.remove_rule(&bucket, &name).await }.in_current_span())
             .await
             .map_err(|e| Error::Store(store::Error::Corrupt(format!("rule delete failed: {e}"))))?
     }

@@ -8,6 +8,7 @@ mod ingest;
 pub mod probes;
 mod queue;
 mod queue_admin;
+mod request_id;
 pub mod status;
 
 pub use admin::AdminService;
@@ -36,6 +37,7 @@ pub async fn serve(
         probes::set_all(&health_reporter, tonic_health::ServingStatus::NotServing).await;
     };
     tonic::transport::Server::builder()
+        .layer(request_id::layers())
         .add_service(health)
         .add_service(reflection)
         .add_service(pb::ingest_server::IngestServer::new(IngestService::new(

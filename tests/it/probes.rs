@@ -1,5 +1,6 @@
 //! The standard gRPC side services: health checking (what Kubernetes gRPC probes and
-//! grpc_health_probe ask) and server reflection (what grpcurl uses to list and call methods).
+//! grpc_health_probe ask), server reflection (what grpcurl uses to list and call methods), and
+//! the request id every call carries back.
 
 use futures::StreamExt as _;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -77,4 +78,41 @@ async fn reflection_lists_the_services_and_describes_the_contract() {
         panic!("expected the file describing bucketbus.v1.Queue");
     };
     assert!(!files.file_descriptor_proto.is_empty());
+}
+
+#[tokio::test]
+async fn every_call_carries_a_request_id_back() {
+    let (_dir, broker) = fresh_broker("").await;
+    let mut admin = broker.admin();
+    let mut given = tonic::Request::new(bucketbus::grpc::pb::ListQueuesRequest::default());
+    given
+        .metadata_mut()
+        .insert("x-request-id", "node-7:call-42".parse().unwrap());
+    let answer = admin.list_queues(given).await.unwrap();
+    assert_eq!(
+        answer.metadata().get("x-request-id").unwrap(),
+        "node-7:call-42"
+    );
+
+    let answer = admin
+        .list_queues(bucketbus::grpc::pb::ListQueuesRequest::default())
+        .await
+        .unwrap();
+    let made = answer
+        .metadata()
+        .get("x-request-id")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(made.len(), 36, "a UUID when the client sent none: {made}");
+
+    let mut failing = tonic::Request::new(bucketbus::grpc::pb::GetQueueRequest {
+        name: "missing".into(),
+    });
+    failing
+        .metadata_mut()
+        .insert("x-request-id", "lookup-1".parse().unwrap());
+    let status = admin.get_queue(failing).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    assert_eq!(status.metadata().get("x-request-id").unwrap(), "lookup-1");
 }
