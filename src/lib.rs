@@ -9,7 +9,7 @@
 //! - [`ingest`]: records → matched messages → one group-committed append → result.
 //! - [`admin`]: rule and queue administration use cases.
 //! - [`queue`]: the consumer side of queues: long-poll receive, delete, visibility, retention.
-//! - [`store`]: the durable state (SQLite); the only module that sees sqlx.
+//! - [`store`]: the durable state (SQLite or Postgres); the only module that sees sqlx.
 //! - [`delivery`]: HTTP push with retries and signatures; the only module that sees reqwest.
 //! - [`grpc`]: tonic services; the only module that sees wire types.
 //! - [`http`]: health endpoints.

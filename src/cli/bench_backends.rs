@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
-use sqlx::Connection as _;
+use bucketbus::store::pg_schema;
 use tonic::transport::Channel;
 
 use super::bench_broker::{LocalBroker, start_receiver};
@@ -72,8 +72,10 @@ impl Deployment {
             }
             Backend::Postgres { base, replicas } => {
                 let name = format!("bench_{:016x}", rand::random::<u64>());
-                execute(base, &format!("CREATE SCHEMA {name}")).await?;
-                let url = schema_url(base, &name);
+                pg_schema::create_schema(base, &name)
+                    .await
+                    .with_context(|| format!("cannot create schema {name} in --postgres"))?;
+                let url = pg_schema::schema_url(base, &name);
                 (vec![url; *replicas], Some((base.clone(), name)), None)
             }
         };
@@ -126,7 +128,9 @@ impl Deployment {
             broker.stop().await;
         }
         if let Some((base, name)) = &self.schema {
-            execute(base, &format!("DROP SCHEMA IF EXISTS {name} CASCADE")).await?;
+            pg_schema::drop_schema(base, name)
+                .await
+                .with_context(|| format!("cannot drop schema {name}"))?;
         }
         Ok(())
     }
@@ -151,25 +155,6 @@ pub async fn wait_in_force(response: &pb::PutRuleResponse) {
     }
 }
 
-/// `base` with its search path set to `schema`.
-pub fn schema_url(base: &str, schema: &str) -> String {
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}options[search_path]={schema}")
-}
-
-/// Runs one statement on a connection of its own.
-async fn execute(url: &str, sql: &str) -> anyhow::Result<()> {
-    let mut conn = sqlx::PgConnection::connect(url)
-        .await
-        .with_context(|| format!("cannot connect to --postgres {url}"))?;
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
-        .execute(&mut conn)
-        .await
-        .with_context(|| format!("{sql} failed"))?;
-    conn.close().await?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,17 +167,5 @@ mod tests {
             .map(Backend::label)
             .collect();
         assert_eq!(labels, ["sqlite", "postgres", "postgres x2"]);
-    }
-
-    #[test]
-    fn schema_urls_keep_existing_parameters() {
-        assert_eq!(
-            schema_url("postgres://h/db", "bench_1"),
-            "postgres://h/db?options[search_path]=bench_1"
-        );
-        assert_eq!(
-            schema_url("postgres://h/db?sslmode=disable", "bench_1"),
-            "postgres://h/db?sslmode=disable&options[search_path]=bench_1"
-        );
     }
 }

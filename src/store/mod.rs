@@ -4,6 +4,7 @@
 //! Only this module sees sqlx; SQLite is the embedded backend, Postgres the one replicas share.
 
 mod backlog;
+pub mod pg_schema;
 mod postgres;
 mod queue_cache;
 mod queues;
@@ -172,6 +173,16 @@ macro_rules! on_backend {
             Backend::Postgres($b) => $call,
         }
     };
+}
+
+/// A time as both backends store it: Unix milliseconds.
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// A stored time back (the epoch if it is out of range, which no stored time is).
+fn time(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 /// A database URL fit for messages: any password is replaced by `***`.

@@ -9,6 +9,7 @@ use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::rows::to_json;
 use super::{Error, Result};
+use super::{ms, time};
 use crate::model::queue::{QueueAttributes, QueueCounts, QueueInfo};
 
 /// The priorities, as a JSON array for `json_each` (one index seek per priority).
@@ -65,14 +66,6 @@ pub struct ReceiveSpec {
     pub max_receive_count: u32,
     /// The dead-letter queue's id, when one is set (and exists).
     pub dead_letter_queue: Option<(i64, String)>,
-}
-
-pub(super) fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 /// SQL built only from this module's constants (never from input), so it is safe to run.

@@ -23,6 +23,7 @@ use super::{
     AppendItem, Appended, AttemptRecord, DeliveryCounts, DeliveryState, DeliveryView, Error,
     LeasedDelivery, NextState, PutRuleOutcome, Result,
 };
+use super::{ms, time};
 use crate::model::{EventSet, Message, Rule, RuleSpec, Subscription};
 
 /// A message as one element of an append batch: a JSON array of
@@ -54,14 +55,6 @@ pub(super) struct SqliteStore {
     next_seq: Arc<AtomicI64>,
     pub(super) signals: QueueSignals,
     pub(super) receipt_key: Arc<[u8]>,
-}
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 impl SqliteStore {

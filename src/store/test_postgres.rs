@@ -5,9 +5,7 @@
 
 use std::io::Write as _;
 
-use sqlx::Connection as _;
-
-use super::Store;
+use super::{Store, pg_schema};
 
 /// The variable naming the Postgres database the suites run against.
 pub(super) const URL_VAR: &str = "BUCKETBUS_TEST_POSTGRES_URL";
@@ -31,29 +29,19 @@ impl PgSchema {
             return None;
         };
         let name = format!("t_{:016x}", rand::random::<u64>());
-        let sql = format!("CREATE SCHEMA {name}");
-        run(&base, sql).await;
-        let separator = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{separator}options[search_path]={name}");
+        pg_schema::create_schema(&base, &name)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create a schema in {URL_VAR}={base}: {e}"));
+        let url = pg_schema::schema_url(&base, &name);
         Some(PgSchema { base, name, url })
     }
 
     /// Drops the schema with everything in it.
     pub async fn drop(self) {
-        run(&self.base, format!("DROP SCHEMA {} CASCADE", self.name)).await;
+        pg_schema::drop_schema(&self.base, &self.name)
+            .await
+            .unwrap();
     }
-}
-
-/// Runs one statement built by this module on a connection of its own.
-async fn run(url: &str, sql: String) {
-    let mut conn = sqlx::PgConnection::connect(url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {URL_VAR}={url}: {e}"));
-    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
 }
 
 /// Runs `case` against a fresh Postgres store (skipped when the variable is unset).

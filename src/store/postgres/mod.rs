@@ -15,7 +15,6 @@ mod topics;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Connection as _, Postgres};
 use tokio::sync::Notify;
@@ -24,6 +23,7 @@ use tokio::task::JoinHandle;
 use super::signals::QueueSignals;
 use super::writer::Writes;
 use super::{Error, Result};
+use super::{ms, time};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -44,14 +44,6 @@ pub(super) struct PgStore {
     /// Fired when another replica (or this one) changed the rules.
     pub(super) rules_changed: Arc<Notify>,
     listener: Arc<JoinHandle<()>>,
-}
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn time(ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
 impl PgStore {

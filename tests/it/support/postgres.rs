@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use sqlx::Connection as _;
+use bucketbus::store::pg_schema;
 
 const URL_VAR: &str = "BUCKETBUS_TEST_POSTGRES_URL";
 
@@ -16,40 +16,27 @@ pub fn schema_url(dir: &Path) -> String {
         .unwrap_or_else(|_| panic!("{URL_VAR} must be set for the Postgres integration tests"));
     let name = schema_name(dir);
     CLEANED.call_once(|| {
-        run(
-            &base,
-            "DO $$ DECLARE s text; BEGIN
-                 FOR s IN SELECT nspname FROM pg_namespace WHERE nspname LIKE 'it\\_%' LOOP
-                     EXECUTE format('DROP SCHEMA %I CASCADE', s);
-                 END LOOP;
-             END $$"
-                .to_string(),
-        );
+        let base = base.clone();
+        blocking(async move { pg_schema::drop_schemas_starting_with(&base, "it_").await });
     });
-    run(&base, format!("CREATE SCHEMA IF NOT EXISTS {name}"));
-    let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}options[search_path]={name}")
+    let (setup_base, setup_name) = (base.clone(), name.clone());
+    blocking(async move { pg_schema::create_schema(&setup_base, &setup_name).await });
+    pg_schema::schema_url(&base, &name)
 }
 
-/// Runs one statement on a connection of its own, blocking on a runtime of its own on a
-/// thread of its own (callers are async tests).
-fn run(url: &str, sql: String) {
-    let url = url.to_string();
+/// Runs a schema operation to completion on a runtime of its own on a thread of its own
+/// (callers are async tests).
+fn blocking(
+    operation: impl std::future::Future<Output = bucketbus::store::Result<()>> + Send + 'static,
+) {
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        runtime.block_on(async {
-            let mut conn = sqlx::PgConnection::connect(&url)
-                .await
-                .unwrap_or_else(|e| panic!("cannot connect to {URL_VAR}={url}: {e}"));
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            conn.close().await.unwrap();
-        });
+        runtime
+            .block_on(operation)
+            .unwrap_or_else(|e| panic!("{URL_VAR}: {e}"));
     })
     .join()
     .unwrap();
