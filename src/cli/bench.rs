@@ -158,7 +158,10 @@ async fn ensure_rule(channels: &[Channel], receiver: Option<String>) -> anyhow::
         ..Default::default()
     };
     let response = admin
-        .put_rule(pb::PutRuleRequest { rule: Some(rule) })
+        .put_rule(pb::PutRuleRequest {
+            rule: Some(rule),
+            skip_test_event: true,
+        })
         .await
         .map_err(super::status_error)?;
     super::bench_backends::wait_in_force(response.get_ref()).await;

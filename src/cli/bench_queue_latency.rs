@@ -109,7 +109,10 @@ async fn put_rule(channel: Channel, queue: &str) -> anyhow::Result<()> {
         ..Default::default()
     };
     let response = pb::admin_client::AdminClient::new(channel)
-        .put_rule(pb::PutRuleRequest { rule: Some(rule) })
+        .put_rule(pb::PutRuleRequest {
+            rule: Some(rule),
+            skip_test_event: true,
+        })
         .await
         .map_err(super::status_error)
         .context("cannot create the rule that feeds the queue")?;

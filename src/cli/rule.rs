@@ -246,7 +246,10 @@ async fn put(args: PutArgs) -> anyhow::Result<()> {
     };
     let saved = client(&args.server)
         .await?
-        .put_rule(pb::PutRuleRequest { rule: Some(rule) })
+        .put_rule(pb::PutRuleRequest {
+            rule: Some(rule),
+            skip_test_event: false,
+        })
         .await
         .map_err(super::status_error)?
         .into_inner();

@@ -4,8 +4,8 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::pb;
-use super::queue_admin;
 use super::status::status;
+use super::{dead_letters, endpoints, ledger, queue_admin, queue_dead_letters, replay};
 use crate::admin::Admin;
 
 pub struct AdminService {
@@ -34,6 +34,7 @@ impl pb::admin_server::Admin for AdminService {
             rule: Some(convert::rule(&saved.rule)),
             created: saved.created,
             in_force_everywhere_by: Some(convert::timestamp(saved.in_force_everywhere_by)),
+            test_events: Vec::new(),
         }))
     }
 
@@ -115,5 +116,75 @@ impl pb::admin_server::Admin for AdminService {
         request: Request<pb::DeleteQueueRequest>,
     ) -> Result<Response<pb::DeleteQueueResponse>, Status> {
         queue_admin::delete_queue(&self.admin, request).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        request: Request<pb::ListDeliveriesRequest>,
+    ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
+        ledger::list_deliveries(&self.admin, request).await
+    }
+
+    async fn get_message(
+        &self,
+        request: Request<pb::GetMessageRequest>,
+    ) -> Result<Response<pb::MessageRecord>, Status> {
+        ledger::get_message(&self.admin, request).await
+    }
+
+    async fn list_dead_letters(
+        &self,
+        request: Request<pb::ListDeadLettersRequest>,
+    ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
+        dead_letters::list_dead_letters(&self.admin, request).await
+    }
+
+    async fn redrive_dead_letters(
+        &self,
+        request: Request<pb::RedriveDeadLettersRequest>,
+    ) -> Result<Response<pb::RedriveDeadLettersResponse>, Status> {
+        dead_letters::redrive_dead_letters(&self.admin, request).await
+    }
+
+    async fn purge_dead_letters(
+        &self,
+        request: Request<pb::PurgeDeadLettersRequest>,
+    ) -> Result<Response<pb::PurgeDeadLettersResponse>, Status> {
+        dead_letters::purge_dead_letters(&self.admin, request).await
+    }
+
+    async fn list_queue_dead_letters(
+        &self,
+        request: Request<pb::ListQueueDeadLettersRequest>,
+    ) -> Result<Response<pb::ListQueueDeadLettersResponse>, Status> {
+        queue_dead_letters::list_queue_dead_letters(&self.admin, request).await
+    }
+
+    async fn redrive_queue_dead_letters(
+        &self,
+        request: Request<pb::RedriveQueueDeadLettersRequest>,
+    ) -> Result<Response<pb::RedriveQueueDeadLettersResponse>, Status> {
+        queue_dead_letters::redrive_queue_dead_letters(&self.admin, request).await
+    }
+
+    async fn purge_queue_dead_letters(
+        &self,
+        request: Request<pb::PurgeQueueDeadLettersRequest>,
+    ) -> Result<Response<pb::PurgeQueueDeadLettersResponse>, Status> {
+        queue_dead_letters::purge_queue_dead_letters(&self.admin, request).await
+    }
+
+    async fn replay_topic(
+        &self,
+        request: Request<pb::ReplayTopicRequest>,
+    ) -> Result<Response<pb::ReplayTopicResponse>, Status> {
+        replay::replay_topic(&self.admin, request).await
+    }
+
+    async fn list_endpoints(
+        &self,
+        request: Request<pb::ListEndpointsRequest>,
+    ) -> Result<Response<pb::ListEndpointsResponse>, Status> {
+        endpoints::list_endpoints(&self.admin, request).await
     }
 }

@@ -162,6 +162,7 @@ pub fn rule(rule: &Rule) -> pb::Rule {
             MessageSchema::S3 => pb::MessageSchema::S3,
         } as i32,
         topic: rule.topic.clone(),
+        retention_seconds: None,
         created_at: Some(timestamp(rule.created_at)),
         updated_at: Some(timestamp(rule.updated_at)),
     }

@@ -4,10 +4,15 @@
 mod admin;
 pub mod codec;
 mod convert;
+mod dead_letters;
+mod endpoints;
 mod ingest;
+mod ledger;
 pub mod probes;
 mod queue;
 mod queue_admin;
+mod queue_dead_letters;
+mod replay;
 mod request_id;
 pub mod status;
 

@@ -29,6 +29,7 @@ async fn rules_are_created_replaced_listed_and_deleted_and_take_effect_at_once()
     let created = admin
         .put_rule(pb::PutRuleRequest {
             rule: Some(rule.clone()),
+            skip_test_event: true,
         })
         .await
         .unwrap()
@@ -48,7 +49,10 @@ async fn rules_are_created_replaced_listed_and_deleted_and_take_effect_at_once()
 
     rule.filters = vec![filter("raw/", "")];
     let replaced = admin
-        .put_rule(pb::PutRuleRequest { rule: Some(rule) })
+        .put_rule(pb::PutRuleRequest {
+            rule: Some(rule),
+            skip_test_event: true,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -377,7 +381,10 @@ async fn invalid_rules_are_refused_with_the_field_and_change_nothing() {
     for (rule, expected) in cases {
         let status = broker
             .admin()
-            .put_rule(pb::PutRuleRequest { rule: Some(rule) })
+            .put_rule(pb::PutRuleRequest {
+                rule: Some(rule),
+                skip_test_event: true,
+            })
             .await
             .unwrap_err();
         assert_eq!(
@@ -410,7 +417,10 @@ async fn invalid_rules_are_refused_with_the_field_and_change_nothing() {
     );
     let status = broker
         .admin()
-        .put_rule(pb::PutRuleRequest { rule: Some(third) })
+        .put_rule(pb::PutRuleRequest {
+            rule: Some(third),
+            skip_test_event: true,
+        })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -446,7 +456,10 @@ async fn queue_endpoints_must_name_an_existing_queue() {
     };
     let status = broker
         .admin()
-        .put_rule(pb::PutRuleRequest { rule: Some(rule) })
+        .put_rule(pb::PutRuleRequest {
+            rule: Some(rule),
+            skip_test_event: true,
+        })
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);

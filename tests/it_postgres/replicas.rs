@@ -26,7 +26,10 @@ async fn replicas(extra: &str) -> (tempfile::TempDir, TestBroker, TestBroker) {
 async fn put_rule_everywhere(broker: &TestBroker, rule: pb::Rule) -> pb::PutRuleResponse {
     let response = broker
         .admin()
-        .put_rule(pb::PutRuleRequest { rule: Some(rule) })
+        .put_rule(pb::PutRuleRequest {
+            rule: Some(rule),
+            skip_test_event: true,
+        })
         .await
         .unwrap()
         .into_inner();

@@ -198,7 +198,10 @@ pub fn http_endpoint(url: &str) -> pb::Endpoint {
 pub async fn put_rule(broker: &TestBroker, rule: pb::Rule) -> pb::Rule {
     broker
         .admin()
-        .put_rule(pb::PutRuleRequest { rule: Some(rule) })
+        .put_rule(pb::PutRuleRequest {
+            rule: Some(rule),
+            skip_test_event: true,
+        })
         .await
         .unwrap()
         .into_inner()
