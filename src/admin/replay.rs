@@ -94,7 +94,7 @@ impl Admin {
         // Run to completion even if the caller goes away: a replay cut off after an arbitrary
         // batch could not be resumed without sending some messages twice.
         let admin = self.clone();
-        tokio::spawn(async move { admin.run_replay(plan).await }.in_current_span())
+        tokio::spawn(async move { admin.run_replay(plan, BATCH).await }.in_current_span())
             .await
             .map_err(|e| ReplayError::Store(store::Error::Corrupt(format!("replay failed: {e}"))))?
     }
@@ -168,14 +168,15 @@ impl Admin {
         })
     }
 
-    async fn run_replay(&self, plan: Plan) -> Result<ReplayTotals, ReplayError> {
+    /// Runs the plan in batches of `batch_size` messages.
+    async fn run_replay(&self, plan: Plan, batch_size: u32) -> Result<ReplayTotals, ReplayError> {
         let mut done = ReplayTotals::default();
         let mut batch = ReplayBatch {
             topic: plan.topic,
             subscription_ids: plan.subscription_ids,
             after: plan.after,
             before: plan.before,
-            limit: BATCH,
+            limit: batch_size,
         };
         loop {
             let replayed = match self.store.replay_batch(&batch, Utc::now()).await {
@@ -191,7 +192,7 @@ impl Admin {
                 self.delivery_wake.notify_one();
             }
             match replayed.last {
-                Some(last) if replayed.found == u64::from(BATCH) => batch.after = last,
+                Some(last) if replayed.found == u64::from(batch_size) => batch.after = last,
                 _ => break,
             }
         }
@@ -254,7 +255,130 @@ fn without_query(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use arc_swap::ArcSwap;
+    use futures::FutureExt as _;
+    use tokio::sync::Notify;
+
     use super::*;
+    use crate::model::message::new_message_id;
+    use crate::model::queue::{QueueAttributes, QueueLimits};
+    use crate::model::{Message, RuleSpec};
+    use crate::rules::testing::{http_endpoint, queue_endpoint, spec};
+    use crate::rules::{Limits, RuleSet};
+    use crate::store::{AppendItem, NewMessage, Store};
+
+    /// An admin on a fresh SQLite store with one rule sending to two HTTP endpoints and a
+    /// queue, and `n` messages of it published a millisecond apart.
+    async fn admin_with_messages(
+        dir: &tempfile::TempDir,
+        n: i64,
+    ) -> (Admin, Arc<Notify>, Arc<Rule>, Vec<Message>) {
+        let url = format!("sqlite://{}/b.db", dir.path().display());
+        let store = Store::open(&url).await.unwrap();
+        let wake = Arc::new(Notify::new());
+        let rules = Arc::new(ArcSwap::from_pointee(RuleSet::default()));
+        let admin = Admin::new(
+            store.clone(),
+            rules,
+            Limits::default(),
+            QueueLimits::default(),
+            wake.clone(),
+        );
+        let attributes = QueueAttributes::defaults(&QueueLimits::default());
+        store
+            .insert_queue("q1", &attributes, Utc::now())
+            .await
+            .unwrap();
+        let rule_spec = RuleSpec {
+            endpoints: vec![
+                http_endpoint("http://127.0.0.1:9/a"),
+                http_endpoint("http://127.0.0.1:9/b"),
+                queue_endpoint("q1"),
+            ],
+            ..spec("photos", "all", &["ObjectCreated:*"], vec![])
+        };
+        let rule = admin.put_rule(rule_spec).await.unwrap().rule;
+        let http: Vec<i64> = rule.subscriptions[..2].iter().map(|s| s.id).collect();
+        let t0 = Utc::now() - chrono::Duration::minutes(1);
+        let mut messages = Vec::new();
+        for i in 0..n {
+            let message = Message {
+                seq: store.allocate_seqs(1).await.unwrap(),
+                id: new_message_id(),
+                topic: rule.topic.clone(),
+                bucket: "photos".into(),
+                rule: "all".into(),
+                body: format!("m{i}"),
+                published_at: t0 + chrono::Duration::milliseconds(i),
+            };
+            let item = AppendItem {
+                record_id: None,
+                result: "ok".into(),
+                messages: vec![NewMessage {
+                    message: message.clone(),
+                    object_key: "k".into(),
+                    event_name: "ObjectCreated:PutObject",
+                    subscription_ids: http.clone(),
+                    queue_messages: Vec::new(),
+                }],
+            };
+            store.append(vec![item], t0).await.unwrap();
+            messages.push(message);
+        }
+        (admin, wake, rule, messages)
+    }
+
+    fn request(topic: &str, from: ReplayStart) -> ReplayRequest {
+        ReplayRequest {
+            topic: topic.into(),
+            from: Some(from),
+            to: None,
+            endpoint: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replay_runs_batch_by_batch_to_the_http_endpoints_and_wakes_delivery() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let (admin, wake, rule, messages) = admin_with_messages(&dir, 5).await;
+        let from = ReplayStart::Message(messages[1].id.clone());
+        let plan = admin.plan_replay(request(&rule.topic, from)).await.unwrap();
+        assert_eq!(plan.subscription_ids.len(), 2, "the queue is not replayed");
+        let done = admin.run_replay(plan, 2).await.unwrap();
+        assert_eq!(
+            done,
+            ReplayTotals {
+                messages: 4,
+                deliveries: 8
+            }
+        );
+        assert!(
+            wake.notified().now_or_never().is_some(),
+            "delivery was woken"
+        );
+        for (i, message) in messages.iter().enumerate() {
+            let views = admin
+                .store
+                .deliveries_of_message(&message.id)
+                .await
+                .unwrap();
+            assert_eq!(views.len(), if i == 0 { 2 } else { 4 }, "message {i}");
+        }
+        let one = ReplayRequest {
+            endpoint: "http://127.0.0.1:9/b".into(),
+            ..request(&rule.topic, ReplayStart::Time(messages[0].published_at))
+        };
+        assert_eq!(
+            admin.replay_topic(one).await.unwrap(),
+            ReplayTotals {
+                messages: 5,
+                deliveries: 5
+            }
+        );
+        admin.store.close().await;
+    }
 
     #[test]
     fn query_strings_are_not_shown() {
