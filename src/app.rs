@@ -1,6 +1,7 @@
-//! Wiring: opens the store, loads the rules, starts ingest, delivery, queue retention and the
-//! listeners, and shuts them down in order: stop intake (long polls return), commit what was
-//! accepted, let in-flight deliveries finish within the grace period, close the database.
+//! Wiring: opens the store, loads the rules, starts ingest, delivery, queue and topic retention
+//! and the listeners, and shuts them down in order: stop intake (long polls return), commit
+//! what was accepted, let in-flight deliveries finish within the grace period, close the
+//! database.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -86,9 +87,10 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
     );
     let admin = Admin::new(
         store.clone(),
-        rules,
+        rules.clone(),
         settings.limits,
         settings.queues.limits,
+        committed.clone(),
     );
 
     let workers_cancel = CancellationToken::new();
@@ -112,6 +114,12 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
     workers.spawn(crate::queue::purge_expired(
         store.clone(),
         settings.queues.purge_interval,
+        workers_cancel.clone(),
+    ));
+    workers.spawn(crate::topics::prune_expired(
+        store.clone(),
+        rules,
+        settings.topics.clone(),
         workers_cancel.clone(),
     ));
 

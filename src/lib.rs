@@ -9,6 +9,7 @@
 //! - [`ingest`]: records → matched messages → one group-committed append → result.
 //! - [`admin`]: rule and queue administration use cases.
 //! - [`queue`]: the consumer side of queues: long-poll receive, delete, visibility, retention.
+//! - [`topics`]: topic retention: pruning delivered messages past their rule's retention.
 //! - [`store`]: the durable state (SQLite or Postgres); the only module that sees sqlx.
 //! - [`delivery`]: HTTP push with retries and signatures; the only module that sees reqwest.
 //! - [`grpc`]: tonic services; the only module that sees wire types.
@@ -29,3 +30,4 @@ pub mod queue;
 pub mod rules;
 pub mod store;
 pub mod telemetry;
+pub mod topics;

@@ -1,5 +1,5 @@
 //! The `bucketbus` command: run the daemon, publish a record, manage rules and queues, receive
-//! queue messages, print the config, run benchmarks. Errors print one line and exit non-zero
+//! queue messages, replay topics, print the config, run benchmarks. Errors print one line and exit non-zero
 //! (64 for configuration errors).
 
 mod cli;
@@ -37,6 +37,9 @@ enum Command {
     /// Create, inspect and delete queues; receive their messages.
     #[command(subcommand)]
     Queue(cli::queue::QueueCommand),
+    /// Replay a topic's retained messages.
+    #[command(subcommand)]
+    Topic(cli::topic::TopicCommand),
     /// Print the annotated default configuration.
     PrintConfig,
     /// Measure bucketbus (see README: Benchmarks).
@@ -75,6 +78,7 @@ fn main() -> ExitCode {
             Command::Publish(args) => cli::publish::run(*args).await.map_err(Failure::Other),
             Command::Rule(command) => cli::rule::run(command).await.map_err(Failure::Other),
             Command::Queue(command) => cli::queue::run(command).await.map_err(Failure::Other),
+            Command::Topic(command) => cli::topic::run(command).await.map_err(Failure::Other),
             Command::PrintConfig => {
                 print!("{}", config::EXAMPLE_CONFIG);
                 Ok(())

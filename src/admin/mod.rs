@@ -4,8 +4,10 @@
 //! queue cannot be deleted while a rule that sends to it is being saved.
 
 mod queues;
+mod replay;
 
 pub use queues::QueueStatus;
+pub use replay::{ReplayError, ReplayRequest, ReplayStart, ReplayTotals};
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use arc_swap::ArcSwap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -71,6 +73,8 @@ pub struct Admin {
     limits: Limits,
     queue_limits: QueueLimits,
     writes: Arc<Mutex<()>>,
+    /// Wakes this broker's delivery workers when new deliveries are due now (replays).
+    delivery_wake: Arc<Notify>,
 }
 
 impl Admin {
@@ -79,6 +83,7 @@ impl Admin {
         rules: Arc<ArcSwap<RuleSet>>,
         limits: Limits,
         queue_limits: QueueLimits,
+        delivery_wake: Arc<Notify>,
     ) -> Admin {
         Admin {
             store,
@@ -86,6 +91,7 @@ impl Admin {
             limits,
             queue_limits,
             writes: Arc::new(Mutex::new(())),
+            delivery_wake,
         }
     }
 

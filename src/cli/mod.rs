@@ -13,6 +13,7 @@ pub mod queue;
 mod queue_receive;
 pub mod rule;
 pub mod signal;
+pub mod topic;
 
 /// The address of a running daemon's gRPC API.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";

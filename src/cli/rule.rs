@@ -47,6 +47,10 @@ pub struct PutArgs {
     format: Format,
     #[arg(long, value_enum, default_value_t = Schema::Oss)]
     schema: Schema,
+    /// How long the topic keeps delivered messages for replays (e.g. 3d, 12h, 0s; whole
+    /// seconds, at most 30d); default: the broker's `[topics] default_retention`.
+    #[arg(long, value_parser = parse_retention)]
+    retention: Option<u32>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -116,6 +120,15 @@ fn parse_filter(s: &str) -> Result<pb::ResourceFilter, String> {
         }
     }
     Ok(filter)
+}
+
+/// A humantime duration in whole seconds (the server checks the 30-day bound).
+fn parse_retention(s: &str) -> Result<u32, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (e.g. 3d, 12h, 0s)"))?;
+    if d.subsec_nanos() != 0 {
+        return Err("must be whole seconds".into());
+    }
+    u32::try_from(d.as_secs()).map_err(|_| "must be at most 30d".to_string())
 }
 
 type AdminClient = pb::admin_client::AdminClient<tonic::transport::Channel>;
@@ -242,6 +255,7 @@ async fn put(args: PutArgs) -> anyhow::Result<()> {
             Schema::Oss => pb::MessageSchema::Oss,
             Schema::S3 => pb::MessageSchema::S3,
         } as i32,
+        retention_seconds: args.retention,
         ..Default::default()
     };
     let saved = client(&args.server)
@@ -268,6 +282,13 @@ fn print_rule(rule: &pb::Rule) {
         .map(|s| s.as_str_name())
         .unwrap_or("?");
     println!("  schema:   {schema}");
+    match rule.retention_seconds {
+        Some(secs) => println!(
+            "  retention: {}",
+            humantime::format_duration(std::time::Duration::from_secs(secs.into()))
+        ),
+        None => println!("  retention: broker default ([topics] default_retention)"),
+    }
     if rule.filters.is_empty() {
         println!("  filters:  every object");
     }

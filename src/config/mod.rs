@@ -8,8 +8,10 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod queues;
+mod topics;
 
 pub use queues::QueueSettings;
+pub use topics::TopicSettings;
 
 use crate::delivery::retry::{BackoffRetry, ExponentialDecayRetry, RetrySchedules};
 use crate::rules::Limits;
@@ -49,6 +51,7 @@ pub struct Settings {
     pub limits: Limits,
     pub delivery: DeliverySettings,
     pub queues: QueueSettings,
+    pub topics: TopicSettings,
     pub log: LogSettings,
     /// How long graceful shutdown may take before in-flight work is abandoned (it is redone
     /// after restart: delivery is at-least-once).
@@ -103,6 +106,7 @@ struct FileConfig {
     limits: LimitsFile,
     delivery: DeliveryFile,
     queues: queues::QueuesFile,
+    topics: topics::TopicsFile,
     log: LogFile,
 }
 
@@ -371,6 +375,7 @@ impl FileConfig {
                 )?,
             },
             queues: self.queues.validate()?,
+            topics: self.topics.validate()?,
             delivery: DeliverySettings {
                 timeout,
                 lease,

@@ -82,6 +82,11 @@ pub async fn attempt(
             format!("{}/{}", message.bucket, message.rule),
         )
         .header("x-bucketbus-attempt", (delivery.attempts + 1).to_string());
+    if delivery.replay {
+        // The message id stays the message's own, so a consumer can tell a replay from a
+        // duplicate it should drop.
+        request = request.header("x-bucketbus-replay", "true");
+    }
     if let Some(secret) = signing_secret {
         let timestamp = Utc::now().timestamp();
         request = request

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::pb;
+use crate::admin::{ReplayRequest, ReplayStart};
 use crate::error::Invalid;
 use crate::ingest::{MatchedRule, Published};
 use crate::model::{
@@ -87,6 +88,9 @@ pub fn rule_spec(rule: pb::Rule) -> Result<RuleSpec, Invalid> {
             .collect(),
         endpoints,
         schema,
+        retention: rule
+            .retention_seconds
+            .map(|secs| std::time::Duration::from_secs(secs.into())),
     })
 }
 
@@ -162,7 +166,11 @@ pub fn rule(rule: &Rule) -> pb::Rule {
             MessageSchema::S3 => pb::MessageSchema::S3,
         } as i32,
         topic: rule.topic.clone(),
-        retention_seconds: None,
+        // Validation keeps it at most 30 days, well within u32 seconds.
+        retention_seconds: rule
+            .spec
+            .retention
+            .map(|r| u32::try_from(r.as_secs()).unwrap_or(u32::MAX)),
         created_at: Some(timestamp(rule.created_at)),
         updated_at: Some(timestamp(rule.updated_at)),
     }
@@ -205,6 +213,39 @@ pub fn verdict(v: Verdict) -> pb::RuleVerdict {
     }
 }
 
+pub fn replay_request(r: pb::ReplayTopicRequest) -> Result<ReplayRequest, Invalid> {
+    let from = match r.from {
+        Some(pb::replay_topic_request::From::FromTime(t)) => {
+            Some(ReplayStart::Time(wire_time("from_time", t)?))
+        }
+        Some(pb::replay_topic_request::From::FromMessageId(id)) => Some(ReplayStart::Message(id)),
+        None => None,
+    };
+    Ok(ReplayRequest {
+        topic: r.topic,
+        from,
+        to: r.to_time.map(|t| wire_time("to_time", t)).transpose()?,
+        endpoint: r.endpoint,
+    })
+}
+
+/// A wire timestamp as a time, or an error naming `field`.
+fn wire_time(field: &str, t: prost_types::Timestamp) -> Result<DateTime<Utc>, Invalid> {
+    u32::try_from(t.nanos)
+        .ok()
+        .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
+        .filter(|_| (0..1_000_000_000).contains(&t.nanos))
+        .ok_or_else(|| {
+            Invalid::new(
+                field,
+                format!(
+                    "must be a valid time (seconds {}, nanos {})",
+                    t.seconds, t.nanos
+                ),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,5 +283,30 @@ mod tests {
             rule_spec(rule).unwrap_err().field,
             "rule.endpoints[0].http.signing_secret"
         );
+    }
+
+    #[test]
+    fn replay_times_must_be_valid() {
+        let at = |seconds, nanos| prost_types::Timestamp { seconds, nanos };
+        let request = pb::ReplayTopicRequest {
+            from: Some(pb::replay_topic_request::From::FromTime(at(1, 5))),
+            to_time: Some(at(2, 0)),
+            ..Default::default()
+        };
+        let converted = replay_request(request.clone()).unwrap();
+        assert_eq!(
+            converted.from,
+            Some(ReplayStart::Time(DateTime::from_timestamp(1, 5).unwrap()))
+        );
+        let bad_from = pb::ReplayTopicRequest {
+            from: Some(pb::replay_topic_request::From::FromTime(at(1, -1))),
+            ..request.clone()
+        };
+        assert_eq!(replay_request(bad_from).unwrap_err().field, "from_time");
+        let bad_to = pb::ReplayTopicRequest {
+            to_time: Some(at(i64::MAX, 0)),
+            ..request
+        };
+        assert_eq!(replay_request(bad_to).unwrap_err().field, "to_time");
     }
 }

@@ -2,6 +2,7 @@
 //! the rule's topic) with their notify strategy and content format, and the message schema.
 
 use std::fmt;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -217,7 +218,13 @@ pub struct RuleSpec {
     pub filters: Vec<ResourceFilter>,
     pub endpoints: Vec<Endpoint>,
     pub schema: MessageSchema,
+    /// How long the rule's topic keeps a message once all its deliveries are delivered (whole
+    /// seconds, at most [`MAX_TOPIC_RETENTION`]); `None`: the broker's default.
+    pub retention: Option<Duration>,
 }
+
+/// The longest a topic may keep its delivered messages for replays: 30 days.
+pub const MAX_TOPIC_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// A persisted subscription: an endpoint with the id its deliveries refer to.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,6 +39,7 @@ pub(crate) fn spec(
         filters,
         endpoints: vec![queue_endpoint("q1")],
         schema: MessageSchema::Oss,
+        retention: None,
     }
 }
 

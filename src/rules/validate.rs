@@ -1,11 +1,14 @@
 //! Checks one rule spec on its own (name, bucket, events, filters, endpoints, per-rule limits),
 //! naming the offending field with a path rooted at `rule`.
 
+use std::time::Duration;
+
 use url::Url;
 
 use crate::error::Invalid;
 use crate::model::queue::validate_queue_name;
 use crate::model::record::{MAX_KEY_BYTES, validate_bucket};
+use crate::model::rule::MAX_TOPIC_RETENTION;
 use crate::model::{Endpoint, EndpointTarget, EventSet, ResourceFilter, RuleSpec};
 use crate::rules::{Limits, overlap};
 
@@ -22,7 +25,26 @@ pub fn validate_spec(spec: &RuleSpec, limits: &Limits) -> Result<EventSet, Inval
     let events = expand_events(&spec.events)?;
     validate_filters(&spec.filters, limits.filters_per_rule)?;
     validate_endpoints(&spec.endpoints, limits.endpoints_per_rule)?;
+    validate_retention(spec.retention)?;
     Ok(events)
+}
+
+/// Unset (the broker's default), or whole seconds from 0 to 30 days.
+fn validate_retention(retention: Option<Duration>) -> Result<(), Invalid> {
+    let Some(retention) = retention else {
+        return Ok(());
+    };
+    let max = MAX_TOPIC_RETENTION.as_secs();
+    if retention > MAX_TOPIC_RETENTION || retention.subsec_nanos() != 0 {
+        return Err(Invalid::new(
+            "rule.retention_seconds",
+            format!(
+                "must be whole seconds from 0 to {max} (30 days) (got {})",
+                humantime::format_duration(retention)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// 1–85 characters: an ASCII letter, then ASCII letters, digits, `-` and `_`.

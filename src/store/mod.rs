@@ -8,14 +8,17 @@ pub mod pg_schema;
 mod postgres;
 mod queue_cache;
 mod queues;
+mod retained;
 mod rows;
 mod signals;
 mod sqlite;
 mod sqlite_queues;
+mod sqlite_retained;
 mod writer;
 
 pub use backlog::{Backlog, EndpointBacklog, QueueBacklog};
 pub use queues::{NewQueueMessage, QueueEntry, Receipt, ReceiveSpec, Received};
+pub use retained::{ReplayBatch, Replayed, TopicPosition};
 pub use signals::QueueSignals;
 
 use std::sync::Arc;
@@ -89,6 +92,8 @@ pub struct LeasedDelivery {
     pub attempts: u32,
     pub subscription_id: i64,
     pub message: Message,
+    /// Created by a topic replay (receivers are told so).
+    pub replay: bool,
 }
 
 /// The state a delivery moves to after an attempt.
@@ -518,6 +523,29 @@ impl Store {
         on_backend!(self, b => b.purge_expired_queue_messages(now, limit).await)
     }
 
+    /// The topics that have messages.
+    pub async fn message_topics(&self) -> Result<Vec<String>> {
+        on_backend!(self, b => b.message_topics().await)
+    }
+
+    /// Deletes up to `limit` of the topic's messages published before `before` whose every
+    /// delivery is delivered (a pending or dead one keeps its message), oldest first, with
+    /// those deliveries and their attempts. Returns how many messages went.
+    pub async fn prune_messages(
+        &self,
+        topic: &str,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<u64> {
+        on_backend!(self, b => b.prune_messages(topic, before, limit).await)
+    }
+
+    /// Gives the batch's messages new pending deliveries due at `now`, marked as replays, in
+    /// one transaction.
+    pub async fn replay_batch(&self, batch: &ReplayBatch, now: DateTime<Utc>) -> Result<Replayed> {
+        on_backend!(self, b => b.replay_batch(batch, now).await)
+    }
+
     pub async fn close(&self) {
         on_backend!(self, b => b.close().await)
     }
@@ -531,3 +559,5 @@ mod replica_tests;
 mod test_postgres;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod topic_tests;

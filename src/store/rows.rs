@@ -1,12 +1,14 @@
 //! How rule specs and endpoints are stored: JSON documents with explicit, stable field names,
 //! kept apart from the domain types so the model stays free of storage concerns.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use super::Error;
 use crate::model::{
     ContentFormat, Endpoint, EndpointTarget, EventSet, MessageSchema, NotifyStrategy,
-    ResourceFilter, SigningSecret,
+    ResourceFilter, RuleSpec, SigningSecret,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -14,6 +16,9 @@ pub(super) struct SpecRow {
     pub events: Vec<String>,
     pub filters: Vec<FilterRow>,
     pub schema: String,
+    /// Absent in specs saved before retention existed, and when the rule uses the default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_seconds: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,14 +43,11 @@ pub(super) struct EndpointRow {
     pub format: String,
 }
 
-pub(super) fn spec_row(
-    events: &[String],
-    filters: &[ResourceFilter],
-    schema: MessageSchema,
-) -> SpecRow {
+pub(super) fn spec_row(spec: &RuleSpec) -> SpecRow {
     SpecRow {
-        events: events.to_vec(),
-        filters: filters
+        events: spec.events.clone(),
+        filters: spec
+            .filters
             .iter()
             .map(|f| FilterRow {
                 key: f.key.clone(),
@@ -53,7 +55,8 @@ pub(super) fn spec_row(
                 suffix: f.suffix.clone(),
             })
             .collect(),
-        schema: schema.as_str().to_string(),
+        schema: spec.schema.as_str().to_string(),
+        retention_seconds: spec.retention.map(|r| r.as_secs()),
     }
 }
 
@@ -72,6 +75,10 @@ impl SpecRow {
     pub fn schema(&self) -> Result<MessageSchema, Error> {
         MessageSchema::parse(&self.schema)
             .ok_or_else(|| Error::Corrupt(format!("unknown message schema {:?}", self.schema)))
+    }
+
+    pub fn retention(&self) -> Option<Duration> {
+        self.retention_seconds.map(Duration::from_secs)
     }
 
     pub fn event_set(&self) -> Result<EventSet, Error> {
@@ -135,4 +142,30 @@ pub(super) fn to_json<T: Serialize>(value: &T) -> Result<String, Error> {
 
 pub(super) fn from_json<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, Error> {
     serde_json::from_str(text).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_saved_without_retention_load_with_the_default() {
+        let old = r#"{"events":["ObjectCreated:*"],"filters":[],"schema":"OSS"}"#;
+        let row: SpecRow = from_json(old).unwrap();
+        assert_eq!(row.retention(), None);
+        let mut spec = crate::rules::testing::spec("b", "r", &["ObjectCreated:*"], vec![]);
+        assert_eq!(
+            to_json(&spec_row(&spec)).unwrap(),
+            old,
+            "unset is not written"
+        );
+        spec.retention = Some(Duration::from_secs(259_200));
+        let saved = to_json(&spec_row(&spec)).unwrap();
+        assert!(
+            saved.ends_with(r#","retention_seconds":259200}"#),
+            "{saved}"
+        );
+        let row: SpecRow = from_json(&saved).unwrap();
+        assert_eq!(row.retention(), spec.retention);
+    }
 }

@@ -99,9 +99,13 @@ impl SqliteStore {
             .connect_with(options.read_only(true).pragma("cache_size", "-8192"))
             .await
             .map_err(|e| open_err(e.to_string()))?;
-        let max_seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM messages")
-            .fetch_one(&writer)
-            .await?;
+        // Above every seq ever used: pruning may have deleted the highest messages.
+        let max_seq: i64 = sqlx::query_scalar(
+            "SELECT MAX(COALESCE((SELECT MAX(seq) FROM messages), 0),
+                        (SELECT max_seq FROM pruned_seqs))",
+        )
+        .fetch_one(&writer)
+        .await?;
         let receipt_key = super::queues::receipt_key(&writer).await?.into();
         let writes = Writes::start(writer.clone());
         Ok(SqliteStore {
@@ -254,7 +258,7 @@ impl SqliteStore {
                 now,
             ),
         };
-        let spec_json = to_json(&spec_row(&spec.events, &spec.filters, spec.schema))?;
+        let spec_json = to_json(&spec_row(spec))?;
         sqlx::query(
             "INSERT INTO rules (bucket, name, topic, spec, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5)
@@ -364,7 +368,7 @@ impl SqliteStore {
         // Every subscription gets its own index seek for its oldest due deliveries, up to its
         // free room (per_subscription minus what is in flight), so an endpoint with a huge due
         // backlog never hides the deliveries of another.
-        let leased: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+        let leased: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
             "WITH busy AS (
                  SELECT value ->> 0 AS subscription_id, value ->> 1 AS n FROM json_each(?2)),
              room AS (
@@ -383,7 +387,7 @@ impl SqliteStore {
                  WHERE rn <= free ORDER BY next_attempt_at LIMIT ?4)
              UPDATE deliveries SET next_attempt_at = ?5
              WHERE id IN (SELECT id FROM picked)
-             RETURNING id, message_seq, subscription_id, attempts",
+             RETURNING id, message_seq, subscription_id, attempts, origin",
         )
         .bind(ms(now))
         .bind(to_json(&in_flight)?)
@@ -410,7 +414,7 @@ impl SqliteStore {
         }
         leased
             .into_iter()
-            .map(|(id, seq, subscription_id, attempts)| {
+            .map(|(id, seq, subscription_id, attempts, origin)| {
                 let message = messages
                     .get(&seq)
                     .cloned()
@@ -420,6 +424,7 @@ impl SqliteStore {
                     attempts: attempts as u32,
                     subscription_id,
                     message,
+                    replay: origin == super::retained::ORIGIN_REPLAY,
                 })
             })
             .collect()
@@ -734,6 +739,7 @@ fn rule_from_row(row: &SqliteRow, subscriptions: Vec<Subscription>) -> Result<Ru
             filters: spec.filters(),
             endpoints: subscriptions.iter().map(|s| s.endpoint.clone()).collect(),
             schema: spec.schema()?,
+            retention: spec.retention(),
         },
         event_set: spec.event_set()?,
         topic: row.try_get("topic")?,

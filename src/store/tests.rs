@@ -53,6 +53,7 @@ pub(super) fn spec(bucket: &str, name: &str, urls: &[&str]) -> RuleSpec {
         filters: vec![],
         endpoints: urls.iter().map(|url| http(url)).collect(),
         schema: MessageSchema::Oss,
+        retention: None,
     }
 }
 
@@ -324,6 +325,7 @@ pub(crate) async fn suite_rules_survive_reopen(open: impl AsyncFn() -> Store) {
         key: String::new(),
     }];
     rich.schema = MessageSchema::S3;
+    rich.retention = Some(std::time::Duration::from_secs(3 * 86_400));
     rich.endpoints[1] = Endpoint {
         target: EndpointTarget::Http {
             url: Y.into(),

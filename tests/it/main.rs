@@ -19,4 +19,6 @@ mod queue_admin;
 mod queue_handles;
 mod queue_lifecycle;
 mod queue_long_poll;
+mod replay;
+mod retention;
 mod support;

@@ -51,7 +51,13 @@ mod queue_lifecycle;
 #[path = "../it/queue_long_poll.rs"]
 mod queue_long_poll;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/replay.rs"]
+mod replay;
+#[cfg(bucketbus_pg_it)]
 mod replicas;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/retention.rs"]
+mod retention;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/support/mod.rs"]
 mod support;

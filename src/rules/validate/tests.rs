@@ -302,3 +302,22 @@ fn distinct_endpoints_are_accepted() {
     ];
     assert!(accepts(with_endpoints(endpoints)));
 }
+
+#[test]
+fn retention_is_unset_or_whole_seconds_up_to_30_days() {
+    let with_retention = |secs: u64| RuleSpec {
+        retention: Some(std::time::Duration::from_secs(secs)),
+        ..valid()
+    };
+    assert!(accepts(valid()), "unset: the broker's default");
+    assert!(accepts(with_retention(0)), "0: pruned once delivered");
+    assert!(accepts(with_retention(30 * 86_400)));
+    let err = error_of(with_retention(30 * 86_400 + 1));
+    assert_eq!(err.field, "rule.retention_seconds");
+    assert!(err.constraint.contains("30 days"), "{err}");
+    let fraction = RuleSpec {
+        retention: Some(std::time::Duration::from_millis(1500)),
+        ..valid()
+    };
+    assert_eq!(field_of(fraction), "rule.retention_seconds");
+}

@@ -142,7 +142,7 @@ async fn lease_in(
 ) -> Result<Vec<LeasedDelivery>> {
     let busy_subs: Vec<i64> = in_flight.iter().map(|(s, _)| *s).collect();
     let busy_n: Vec<i64> = in_flight.iter().map(|(_, n)| *n as i64).collect();
-    let leased: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+    let leased: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
         "WITH busy AS (
              SELECT * FROM UNNEST($2::bigint[], $3::bigint[]) AS b(subscription_id, n)),
          room AS (
@@ -158,7 +158,7 @@ async fn lease_in(
              ORDER BY d.next_attempt_at, d.id LIMIT $5)
          UPDATE deliveries SET next_attempt_at = $6 FROM picked WHERE deliveries.id = picked.id
          RETURNING deliveries.id, deliveries.message_seq, deliveries.subscription_id,
-                   deliveries.attempts",
+                   deliveries.attempts, deliveries.origin",
     )
     .bind(ms(now))
     .bind(&busy_subs)
@@ -186,7 +186,7 @@ async fn lease_in(
     }
     leased
         .into_iter()
-        .map(|(id, seq, subscription_id, attempts)| {
+        .map(|(id, seq, subscription_id, attempts, origin)| {
             let message = messages
                 .get(&seq)
                 .cloned()
@@ -196,6 +196,7 @@ async fn lease_in(
                 attempts: attempts as u32,
                 subscription_id,
                 message,
+                replay: origin == super::super::retained::ORIGIN_REPLAY,
             })
         })
         .collect()

@@ -8,6 +8,7 @@ mod deliveries;
 mod notify;
 mod queue_admin;
 mod queues;
+mod retained;
 mod rules;
 mod seqs;
 mod topics;

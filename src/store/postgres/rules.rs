@@ -49,7 +49,7 @@ impl PgStore {
                 now,
             ),
         };
-        let spec_json = to_json(&spec_row(&spec.events, &spec.filters, spec.schema))?;
+        let spec_json = to_json(&spec_row(spec))?;
         sqlx::query(
             "INSERT INTO rules (bucket, name, topic, spec, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $5)
@@ -243,6 +243,7 @@ fn rule_from_row(row: &PgRow, subscriptions: Vec<Subscription>) -> Result<Rule> 
             filters: spec.filters(),
             endpoints: subscriptions.iter().map(|s| s.endpoint.clone()).collect(),
             schema: spec.schema()?,
+            retention: spec.retention(),
         },
         event_set: spec.event_set()?,
         topic: row.try_get("topic")?,
