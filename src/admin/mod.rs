@@ -4,6 +4,7 @@
 //! queue cannot be deleted while a rule that sends to it is being saved.
 
 mod queues;
+mod url_check;
 
 pub use queues::QueueStatus;
 
@@ -17,6 +18,7 @@ use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::delivery::url_policy::UrlPolicy;
 use crate::error::{Code, HasCode, Invalid};
 use crate::model::queue::QueueLimits;
 use crate::model::{EndpointTarget, EventKind, Rule, RuleSpec};
@@ -71,6 +73,7 @@ pub struct Admin {
     limits: Limits,
     queue_limits: QueueLimits,
     writes: Arc<Mutex<()>>,
+    url_policy: Arc<UrlPolicy>,
 }
 
 impl Admin {
@@ -86,7 +89,15 @@ impl Admin {
             limits,
             queue_limits,
             writes: Arc::new(Mutex::new(())),
+            url_policy: Arc::new(UrlPolicy::default()),
         }
+    }
+
+    /// Endpoint URLs of rules saved from now on must pass `policy` (the default policy
+    /// otherwise).
+    pub fn with_url_policy(mut self, policy: UrlPolicy) -> Admin {
+        self.url_policy = Arc::new(policy);
+        self
     }
 
     /// Creates or replaces a rule; in force for every record published after it returns.
@@ -100,6 +111,8 @@ impl Admin {
     }
 
     async fn save_rule(&self, spec: RuleSpec) -> Result<PutRuleResult, Error> {
+        // Before taking the locks: it may wait for DNS.
+        url_check::check_endpoint_addresses(&self.url_policy, &spec).await?;
         let _serialised = self.writes.lock().await;
         let _everywhere = self.store.lock_admin().await?;
         self.catch_up_rules().await?;

@@ -20,8 +20,8 @@ pub enum RuleCommand {
 
 #[derive(Parser)]
 pub struct PutArgs {
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     #[arg(long)]
     bucket: String,
     #[arg(long)]
@@ -70,8 +70,8 @@ enum Schema {
 
 #[derive(Parser)]
 pub struct NameArgs {
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     #[arg(long)]
     bucket: String,
     #[arg(long)]
@@ -80,8 +80,8 @@ pub struct NameArgs {
 
 #[derive(Parser)]
 pub struct ListArgs {
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     /// Omit to list every bucket's rules.
     #[arg(long, default_value = "")]
     bucket: String,
@@ -89,8 +89,8 @@ pub struct ListArgs {
 
 #[derive(Parser)]
 pub struct MatchArgs {
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     #[arg(long)]
     bucket: String,
     #[arg(long)]
@@ -118,12 +118,10 @@ fn parse_filter(s: &str) -> Result<pb::ResourceFilter, String> {
     Ok(filter)
 }
 
-type AdminClient = pb::admin_client::AdminClient<tonic::transport::Channel>;
+type AdminClient = pb::admin_client::AdminClient<super::Channel>;
 
-async fn client(server: &str) -> anyhow::Result<AdminClient> {
-    Ok(pb::admin_client::AdminClient::new(
-        super::connect(server).await?,
-    ))
+async fn client(server: &super::ServerArgs) -> anyhow::Result<AdminClient> {
+    Ok(pb::admin_client::AdminClient::new(server.connect().await?))
 }
 
 pub async fn run(command: RuleCommand) -> anyhow::Result<()> {

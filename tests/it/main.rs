@@ -6,6 +6,7 @@
 pub const POSTGRES: bool = false;
 
 mod admin;
+mod auth;
 mod bad_input;
 mod cli;
 mod cli_queue;
@@ -20,3 +21,5 @@ mod queue_handles;
 mod queue_lifecycle;
 mod queue_long_poll;
 mod support;
+mod tls;
+mod url_policy;
