@@ -105,12 +105,6 @@ fn checked(field: &'static str, tokens: Vec<Secret<String>>) -> Result<Vec<Secre
     Ok(tokens)
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Secret<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        T::deserialize(deserializer).map(Secret::new)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
