@@ -16,12 +16,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::Admin;
+use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::grpc::Services;
+use crate::grpc::{Security, Services};
 use crate::ingest::{self, Ingest};
 use crate::queue::Queues;
 use crate::rules::RuleSet;
 use crate::store::{self, Store};
+use crate::tls::TlsListener;
 
 /// How often expired record ids are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -34,6 +36,8 @@ pub enum Error {
     HttpClient(String),
     #[error("cannot read listener address: {0}")]
     Listener(#[from] std::io::Error),
+    #[error("unusable [tls] files: {0}")]
+    Tls(String),
 }
 
 /// Sockets bound by the caller (tests pass port-0 listeners).
@@ -91,7 +95,8 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         settings.limits,
         settings.queues.limits,
         committed.clone(),
-    );
+    )
+    .with_url_policy(settings.delivery.url_policy.clone());
 
     let workers_cancel = CancellationToken::new();
     let workers = TaskTracker::new();
@@ -130,9 +135,26 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         admin: admin.clone(),
         queues,
     };
-    let grpc = serve_grpc(listeners.grpc, services, intake.clone());
-    let http = serve_http(listeners.http, store.clone(), intake.clone());
-    tracing::info!(%grpc_addr, %http_addr, database = %crate::store::redacted(&settings.database_url), "bucketbus is serving.");
+    let auth = Arc::new(Authenticator::new(&settings.auth));
+    let http_tls = match &settings.tls {
+        Some(tls) => Some(crate::tls::http_server_config(tls).map_err(Error::Tls)?),
+        None => None,
+    };
+    let router = crate::http::router(store.clone(), auth.clone());
+    let http = serve_http(listeners.http, router, http_tls, intake.clone())?;
+    let security = Security {
+        auth: auth.clone(),
+        tls: settings.tls.clone(),
+    };
+    let grpc = serve_grpc(listeners.grpc, services, security, intake.clone());
+    let tls = settings
+        .tls
+        .as_ref()
+        .map_or("off", |t| match t.client_ca_pem {
+            Some(_) => "on (gRPC clients need a certificate)",
+            None => "on",
+        });
+    tracing::info!(%grpc_addr, %http_addr, database = %settings.database_url, auth = %auth.summary(), tls, "bucketbus is serving.");
     Ok(Running {
         grpc_addr,
         http_addr,
@@ -151,18 +173,36 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
 fn serve_grpc(
     listener: TcpListener,
     services: Services,
+    security: Security,
     intake: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = crate::grpc::serve(listener, services, intake.cancelled_owned()).await {
+        let shutdown = intake.cancelled_owned();
+        if let Err(e) = crate::grpc::serve(listener, services, security, shutdown).await {
             tracing::error!(error = %e, "gRPC server failed.");
         }
     })
 }
 
-fn serve_http(listener: TcpListener, store: Store, intake: CancellationToken) -> JoinHandle<()> {
+fn serve_http(
+    listener: TcpListener,
+    router: axum::Router,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    intake: CancellationToken,
+) -> Result<JoinHandle<()>, Error> {
+    Ok(match tls {
+        None => spawn_http(listener, router, intake),
+        Some(config) => spawn_http(TlsListener::new(listener, config)?, router, intake),
+    })
+}
+
+fn spawn_http<L>(listener: L, router: axum::Router, intake: CancellationToken) -> JoinHandle<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     tokio::spawn(async move {
-        let served = axum::serve(listener, crate::http::router(store))
+        let served = axum::serve(listener, router)
             .with_graceful_shutdown(intake.cancelled_owned())
             .await;
         if let Err(e) = served {

@@ -1,27 +1,30 @@
 //! The HTTP listener: health checks and Prometheus metrics (later the MNS-compatible API).
+//! `/metrics` needs a metrics token when `auth.metrics_tokens` is set; health checks never do.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 
+use crate::auth::{Authenticator, Denied, Role};
 use crate::store::Store;
 use crate::telemetry::metrics::{self as names, render};
 
 #[derive(Clone)]
 struct Http {
     store: Store,
+    auth: Arc<Authenticator>,
     /// Gauge labels reported at the last scrape, so one that vanished is set back to 0.
     reported: Arc<Mutex<HashSet<(&'static str, String)>>>,
 }
 
 /// `/healthz`: the process is up. `/readyz`: the database answers. `/metrics`: Prometheus.
-pub fn router(store: Store) -> Router {
+pub fn router(store: Store, auth: Arc<Authenticator>) -> Router {
     // Install the recorder before traffic, so counters from the first request on are kept.
     names::handle();
     Router::new()
@@ -30,6 +33,7 @@ pub fn router(store: Store) -> Router {
         .route("/metrics", get(metrics))
         .with_state(Http {
             store,
+            auth,
             reported: Arc::default(),
         })
 }
@@ -41,7 +45,25 @@ async fn ready(State(http): State<Http>) -> (StatusCode, &'static str) {
     }
 }
 
-async fn metrics(State(http): State<Http>) -> impl IntoResponse {
+/// 401 (with `WWW-Authenticate: Bearer`) without a valid token, 403 with another role's.
+fn refused(denied: &Denied) -> Response {
+    let message = format!("{denied}\n");
+    match denied {
+        Denied::WrongRole { .. } => (StatusCode::FORBIDDEN, message).into_response(),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            message,
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(http): State<Http>, headers: HeaderMap) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    if let Err(denied) = http.auth.check(Role::Metrics, authorization) {
+        return refused(&denied);
+    }
     match http.store.backlog().await {
         Ok(backlog) => {
             let now = Utc::now();
@@ -75,6 +97,7 @@ async fn metrics(State(http): State<Http>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         render(),
     )
+        .into_response()
 }
 
 /// Sets each gauge; a label reported last time and absent now goes back to 0.

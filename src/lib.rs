@@ -13,11 +13,13 @@
 //! - [`store`]: the durable state (SQLite or Postgres); the only module that sees sqlx.
 //! - [`delivery`]: HTTP push with retries and signatures; the only module that sees reqwest.
 //! - [`grpc`]: tonic services; the only module that sees wire types.
-//! - [`http`]: health endpoints.
+//! - [`http`]: health endpoints and metrics.
+//! - [`auth`], [`tls`]: bearer tokens per role; TLS for the listeners.
 //! - [`config`], [`telemetry`], [`app`]: settings, logging, wiring and shutdown.
 
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod delivery;
 pub mod error;
@@ -31,3 +33,4 @@ pub mod rules;
 pub mod store;
 pub mod telemetry;
 pub mod topics;
+pub mod tls;

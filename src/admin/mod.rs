@@ -5,6 +5,7 @@
 
 mod queues;
 mod replay;
+mod url_check;
 
 pub use queues::QueueStatus;
 pub use replay::{ReplayError, ReplayRequest, ReplayStart, ReplayTotals};
@@ -19,6 +20,7 @@ use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use crate::delivery::url_policy::UrlPolicy;
 use crate::error::{Code, HasCode, Invalid};
 use crate::model::queue::QueueLimits;
 use crate::model::{EndpointTarget, EventKind, Rule, RuleSpec};
@@ -75,6 +77,7 @@ pub struct Admin {
     writes: Arc<Mutex<()>>,
     /// Wakes this broker's delivery workers when new deliveries are due now (replays).
     delivery_wake: Arc<Notify>,
+    url_policy: Arc<UrlPolicy>,
 }
 
 impl Admin {
@@ -92,7 +95,15 @@ impl Admin {
             queue_limits,
             writes: Arc::new(Mutex::new(())),
             delivery_wake,
+            url_policy: Arc::new(UrlPolicy::default()),
         }
+    }
+
+    /// Endpoint URLs of rules saved from now on must pass `policy` (the default policy
+    /// otherwise).
+    pub fn with_url_policy(mut self, policy: UrlPolicy) -> Admin {
+        self.url_policy = Arc::new(policy);
+        self
     }
 
     /// Creates or replaces a rule; in force for every record published after it returns.
@@ -106,6 +117,8 @@ impl Admin {
     }
 
     async fn save_rule(&self, spec: RuleSpec) -> Result<PutRuleResult, Error> {
+        // Before taking the locks: it may wait for DNS.
+        url_check::check_endpoint_addresses(&self.url_policy, &spec).await?;
         let _serialised = self.writes.lock().await;
         let _everywhere = self.store.lock_admin().await?;
         self.catch_up_rules().await?;

@@ -4,8 +4,8 @@
 //! with `--postgres`, on Postgres with one and with two replicas; or against a running daemon
 //! with `--server`.
 
+use super::Channel;
 use clap::{Parser, Subcommand};
-use tonic::transport::Channel;
 
 use super::bench_backends::{Backend, Deployment};
 use super::bench_ingest_load::{Run, streaming, unary};
@@ -24,6 +24,9 @@ pub struct IngestArgs {
     /// A running daemon to measure; by default in-process brokers on temporary databases.
     #[arg(long)]
     server: Option<String>,
+    /// Token and TLS options for --server.
+    #[command(flatten)]
+    credentials: super::Credentials,
     /// Records per scenario.
     #[arg(long, default_value_t = 20_000)]
     records: u64,
@@ -73,7 +76,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     );
     let mut run_id = 0u64;
     if let Some(server) = &args.server {
-        let channels = [super::connect(server).await?];
+        let channels = [super::connect(server, &args.credentials).await?];
         ensure_rule(&channels, None).await?;
         return scenarios(&args, "server", &channels, false, &mut run_id).await;
     }

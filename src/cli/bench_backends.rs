@@ -4,9 +4,9 @@
 
 use std::net::SocketAddr;
 
+use super::Channel;
 use anyhow::Context as _;
 use bucketbus::store::pg_schema;
-use tonic::transport::Channel;
 
 use super::bench_broker::{LocalBroker, start_receiver};
 use bucketbus::grpc::pb;
@@ -97,7 +97,11 @@ impl Deployment {
             }
         }
         for broker in &deployment.brokers {
-            let channel = super::connect(&format!("http://{}", broker.grpc_addr())).await?;
+            let channel = super::connect(
+                &format!("http://{}", broker.grpc_addr()),
+                &super::Credentials::default(),
+            )
+            .await?;
             deployment.channels.push(channel);
         }
         Ok(deployment)

@@ -16,7 +16,7 @@ impl LocalBroker {
     /// Starts a broker on `database_url` (`sqlite://…` or `postgres://…`).
     pub async fn start(database_url: &str) -> anyhow::Result<LocalBroker> {
         let mut settings = Settings::defaults();
-        settings.database_url = database_url.to_string();
+        settings.database_url = database_url.into();
         let listeners = Listeners {
             grpc: TcpListener::bind("127.0.0.1:0").await?,
             http: TcpListener::bind("127.0.0.1:0").await?,

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use super::Channel;
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use tokio::sync::Mutex;
-use tonic::transport::Channel;
 
 use super::bench::BUCKET;
 use super::bench_backends::channel_for;

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use super::Channel;
 use anyhow::Context as _;
 use clap::Parser;
-use tonic::transport::Channel;
 
 use super::bench_backends::{Backend, Deployment, channel_for};
 use super::bench_queue_latency::Measurement;
@@ -20,6 +20,9 @@ pub struct QueueArgs {
     /// A running daemon to measure; by default in-process brokers on temporary databases.
     #[arg(long)]
     server: Option<String>,
+    /// Token and TLS options for --server.
+    #[command(flatten)]
+    credentials: super::Credentials,
     /// Messages per throughput run.
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
     messages: u64,
@@ -80,7 +83,7 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
     let prefix = format!("bench-{}", chrono::Utc::now().timestamp_millis());
     let mut latencies = Vec::new();
     if let Some(server) = &args.server {
-        let channels = [super::connect(server).await?];
+        let channels = [super::connect(server, &args.credentials).await?];
         let measured = scenarios(&args, "server", &channels, &prefix, &args.consumers).await?;
         latencies.push(("server".to_string(), measured));
     }

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::Channel;
 use anyhow::Context as _;
 use hdrhistogram::Histogram;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use super::bench_backends::channel_for;
 use bucketbus::grpc::pb;

@@ -7,6 +7,7 @@ mod bench_broker;
 mod bench_ingest_load;
 mod bench_queue;
 mod bench_queue_latency;
+mod connect;
 mod event_view;
 pub mod publish;
 pub mod queue;
@@ -15,20 +16,10 @@ pub mod rule;
 pub mod signal;
 pub mod topic;
 
+pub use connect::{Channel, Credentials, ServerArgs, connect};
+
 /// The address of a running daemon's gRPC API.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
-
-/// Connects to the daemon, with a message that says where it looked.
-pub async fn connect(server: &str) -> anyhow::Result<tonic::transport::Channel> {
-    use anyhow::Context as _;
-    tonic::transport::Endpoint::from_shared(server.to_string())
-        .with_context(|| format!("invalid --server {server:?}"))?
-        .connect()
-        .await
-        .with_context(|| {
-            format!("cannot reach bucketbus at {server} (is `bucketbus serve` running?)")
-        })
-}
 
 /// Turns a gRPC status into a one-line error.
 pub fn status_error(status: tonic::Status) -> anyhow::Error {

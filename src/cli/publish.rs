@@ -11,8 +11,8 @@ use bucketbus::grpc::pb;
 #[derive(Parser)]
 pub struct PublishArgs {
     /// The daemon's gRPC address.
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     #[arg(long)]
     bucket: String,
     #[arg(long)]
@@ -65,7 +65,7 @@ fn parse_pair(s: &str) -> Result<(String, String), String> {
 }
 
 pub async fn run(args: PublishArgs) -> anyhow::Result<()> {
-    let channel = super::connect(&args.server).await?;
+    let channel = args.server.connect().await?;
     let mut client = pb::ingest_client::IngestClient::new(channel);
     let record = pb::OperationRecord {
         bucket: args.bucket,

@@ -22,8 +22,8 @@ pub enum QueueCommand {
 
 #[derive(Parser)]
 pub struct NamedAttributesArgs {
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     /// The queue's name.
     name: String,
     #[command(flatten)]
@@ -72,27 +72,25 @@ impl AttributeArgs {
 
 #[derive(Parser)]
 pub struct NameArgs {
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     /// The queue's name.
     name: String,
 }
 
 #[derive(Parser)]
 pub struct ListArgs {
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     /// Only queues whose name starts with this.
     #[arg(long, default_value = "")]
     prefix: String,
 }
 
-type AdminClient = pb::admin_client::AdminClient<tonic::transport::Channel>;
+type AdminClient = pb::admin_client::AdminClient<super::Channel>;
 
-async fn client(server: &str) -> anyhow::Result<AdminClient> {
-    Ok(pb::admin_client::AdminClient::new(
-        super::connect(server).await?,
-    ))
+async fn client(server: &super::ServerArgs) -> anyhow::Result<AdminClient> {
+    Ok(pb::admin_client::AdminClient::new(server.connect().await?))
 }
 
 pub async fn run(command: QueueCommand) -> anyhow::Result<()> {

@@ -10,8 +10,8 @@ use super::event_view;
 
 #[derive(Parser)]
 pub struct ReceiveArgs {
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     /// The queue's name.
     name: String,
     /// Seconds to wait for a message when the queue is empty (0–30).
@@ -31,10 +31,10 @@ pub struct ReceiveArgs {
     follow: bool,
 }
 
-type QueueClient = pb::queue_client::QueueClient<tonic::transport::Channel>;
+type QueueClient = pb::queue_client::QueueClient<super::Channel>;
 
 pub async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
-    let mut client = pb::queue_client::QueueClient::new(super::connect(&args.server).await?);
+    let mut client = pb::queue_client::QueueClient::new(args.server.connect().await?);
     if !args.follow {
         let received = receive_batch(&mut client, &args).await?;
         if received == 0 {

@@ -20,8 +20,8 @@ pub enum RuleCommand {
 
 #[derive(Parser)]
 pub struct PutArgs {
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     #[arg(long)]
     bucket: String,
     #[arg(long)]
@@ -74,8 +74,8 @@ enum Schema {
 
 #[derive(Parser)]
 pub struct NameArgs {
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     #[arg(long)]
     bucket: String,
     #[arg(long)]
@@ -84,8 +84,8 @@ pub struct NameArgs {
 
 #[derive(Parser)]
 pub struct ListArgs {
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     /// Omit to list every bucket's rules.
     #[arg(long, default_value = "")]
     bucket: String,
@@ -93,8 +93,8 @@ pub struct ListArgs {
 
 #[derive(Parser)]
 pub struct MatchArgs {
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     #[arg(long)]
     bucket: String,
     #[arg(long)]
@@ -131,12 +131,10 @@ fn parse_retention(s: &str) -> Result<u32, String> {
     u32::try_from(d.as_secs()).map_err(|_| "must be at most 30d".to_string())
 }
 
-type AdminClient = pb::admin_client::AdminClient<tonic::transport::Channel>;
+type AdminClient = pb::admin_client::AdminClient<super::Channel>;
 
-async fn client(server: &str) -> anyhow::Result<AdminClient> {
-    Ok(pb::admin_client::AdminClient::new(
-        super::connect(server).await?,
-    ))
+async fn client(server: &super::ServerArgs) -> anyhow::Result<AdminClient> {
+    Ok(pb::admin_client::AdminClient::new(server.connect().await?))
 }
 
 pub async fn run(command: RuleCommand) -> anyhow::Result<()> {

@@ -14,8 +14,8 @@ pub enum TopicCommand {
 
 #[derive(Parser)]
 pub struct ReplayArgs {
-    #[arg(long, default_value = super::DEFAULT_SERVER)]
-    server: String,
+    #[command(flatten)]
+    server: super::ServerArgs,
     /// The topic, e.g. photos-thumbnails (`bucketbus rule get` shows a rule's topic).
     topic: String,
     #[command(flatten)]
@@ -64,7 +64,7 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         to_time: args.to.map(timestamp),
         endpoint: args.endpoint.unwrap_or_default(),
     };
-    let channel = super::connect(&args.server).await?;
+    let channel = args.server.connect().await?;
     let done = pb::admin_client::AdminClient::new(channel)
         .replay_topic(request)
         .await

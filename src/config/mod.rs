@@ -7,19 +7,29 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod auth;
 mod queues;
 mod topics;
+mod secret;
+mod tls;
+mod url_policy;
 
+pub use auth::{
+    AuthSettings, ENV_ADMIN_TOKENS, ENV_CONSUMER_TOKENS, ENV_INGEST_TOKENS, ENV_METRICS_TOKENS,
+};
 pub use queues::QueueSettings;
 pub use topics::TopicSettings;
+pub use secret::{DatabaseUrl, Secret};
+pub use tls::TlsSettings;
 
 use crate::delivery::retry::{BackoffRetry, ExponentialDecayRetry, RetrySchedules};
+use crate::delivery::url_policy::UrlPolicy;
 use crate::rules::Limits;
 
 /// The annotated default configuration, printed by `bucketbus print-config`.
 pub const EXAMPLE_CONFIG: &str = include_str!("../../bucketbus.example.toml");
 
-/// Environment variables that override the file.
+/// Environment variables that override the file (and `BUCKETBUS_*_TOKENS`, see `auth`).
 pub const ENV_DATABASE: &str = "BUCKETBUS_DATABASE_URL";
 pub const ENV_GRPC_LISTEN: &str = "BUCKETBUS_GRPC_LISTEN";
 pub const ENV_HTTP_LISTEN: &str = "BUCKETBUS_HTTP_LISTEN";
@@ -46,13 +56,16 @@ pub enum Error {
 pub struct Settings {
     pub grpc_listen: SocketAddr,
     pub http_listen: SocketAddr,
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
     pub ingest: IngestSettings,
     pub limits: Limits,
     pub delivery: DeliverySettings,
     pub queues: QueueSettings,
     pub topics: TopicSettings,
     pub log: LogSettings,
+    pub auth: AuthSettings,
+    /// `None`: both listeners are plaintext.
+    pub tls: Option<TlsSettings>,
     /// How long graceful shutdown may take before in-flight work is abandoned (it is redone
     /// after restart: delivery is at-least-once).
     pub shutdown_grace: Duration,
@@ -81,6 +94,8 @@ pub struct DeliverySettings {
     pub retry: RetrySchedules,
     /// The `TopicOwner` / `Subscriber` of MNS push envelopes.
     pub account_id: String,
+    /// Which endpoint addresses may be pushed to.
+    pub url_policy: UrlPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +123,8 @@ struct FileConfig {
     queues: queues::QueuesFile,
     topics: topics::TopicsFile,
     log: LogFile,
+    auth: auth::AuthFile,
+    tls: tls::TlsFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -155,6 +172,7 @@ struct DeliveryFile {
     account_id: String,
     backoff_retry: BackoffFile,
     exponential_decay_retry: ExponentialFile,
+    url_policy: url_policy::UrlPolicyFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -213,11 +231,12 @@ impl Settings {
         file.validate()
     }
 
-    /// Applies the environment overrides (database URL and listen addresses).
+    /// Applies the environment overrides (database URL, listen addresses, tokens).
     pub fn apply_env(mut self, env: impl Fn(&str) -> Option<String>) -> Result<Settings, Error> {
         if let Some(url) = env(ENV_DATABASE) {
-            self.database_url = check_database_url(&url)?;
+            self.database_url = check_database_url(&url)?.into();
         }
+        self.auth = self.auth.apply_env(&env)?;
         if let Some(addr) = env(ENV_GRPC_LISTEN) {
             self.grpc_listen = parse_addr("server.grpc_listen", &addr)?;
         }
@@ -257,7 +276,10 @@ pub fn check_database_url(url: &str) -> Result<String, Error> {
     } else {
         Err(Error::Invalid {
             field: "storage.database",
-            constraint: format!("must be a sqlite:// or postgres:// URL, got {url:?}"),
+            constraint: format!(
+                "must be a sqlite:// or postgres:// URL, got {:?}",
+                crate::store::redacted(url)
+            ),
         })
     }
 }
@@ -355,7 +377,7 @@ impl FileConfig {
             grpc_listen: parse_addr("server.grpc_listen", &self.server.grpc_listen)?,
             http_listen: parse_addr("server.http_listen", &self.server.http_listen)?,
             shutdown_grace: self.server.shutdown_grace,
-            database_url: check_database_url(&self.storage.database)?,
+            database_url: check_database_url(&self.storage.database)?.into(),
             ingest: IngestSettings {
                 max_batch: positive("ingest.max_batch", self.ingest.max_batch)?,
                 record_id_retention: self.ingest.record_id_retention,
@@ -386,6 +408,7 @@ impl FileConfig {
                 max_in_flight: positive("delivery.max_in_flight", d.max_in_flight)?,
                 max_retry_after: d.max_retry_after,
                 account_id: d.account_id,
+                url_policy: d.url_policy.validate()?,
                 retry: RetrySchedules {
                     backoff: BackoffRetry {
                         retries: d.backoff_retry.retries,
@@ -403,6 +426,8 @@ impl FileConfig {
                 format: self.log.format,
                 level: self.log.level,
             },
+            auth: self.auth.validate()?,
+            tls: self.tls.validate()?,
         })
     }
 }

@@ -7,8 +7,10 @@ use std::time::Duration;
 use chrono::Utc;
 use reqwest::StatusCode;
 
+use super::client::{DeliveryClient, refusal};
 use super::retry::{RetrySchedules, parse_retry_after};
 use super::sign::sign;
+use super::url_policy::Refused;
 use crate::format::{Envelope, push_body};
 use crate::model::{EndpointTarget, NotifyStrategy, Subscription};
 use crate::store::LeasedDelivery;
@@ -36,7 +38,8 @@ pub enum Outcome {
 
 /// Everything an attempt needs besides the delivery itself.
 pub struct AttemptContext<'a> {
-    pub client: &'a reqwest::Client,
+    /// The policy-guarded client: every push goes through it.
+    pub client: &'a DeliveryClient,
     pub account_id: &'a str,
     pub timeout: Duration,
 }
@@ -70,9 +73,11 @@ pub async fn attempt(
         publish_time_ms: message.published_at.timestamp_millis(),
     };
     let push = push_body(subscription.endpoint.format, &envelope);
-    let mut request = ctx
-        .client
-        .post(url)
+    let request = match ctx.client.post(url) {
+        Ok(request) => request,
+        Err(refused) => return refused_attempt(&refused),
+    };
+    let mut request = request
         .timeout(ctx.timeout)
         .header(reqwest::header::CONTENT_TYPE, push.content_type)
         .header("x-bucketbus-message-id", &message.id)
@@ -107,11 +112,23 @@ pub async fn attempt(
             ),
             retry_after: None,
         },
-        Err(e) => AttemptResult::Failed {
-            status: None,
-            error: error_chain(&e),
-            retry_after: None,
+        Err(e) => match refusal(&e) {
+            Some(refused) => refused_attempt(refused),
+            None => AttemptResult::Failed {
+                status: None,
+                error: error_chain(&e),
+                retry_after: None,
+            },
         },
+    }
+}
+
+/// An attempt the URL policy stopped before any byte was sent; retried like any failure.
+fn refused_attempt(refused: &Refused) -> AttemptResult {
+    AttemptResult::Failed {
+        status: None,
+        error: refused.to_string(),
+        retry_after: None,
     }
 }
 

@@ -1,11 +1,13 @@
 //! HTTP push delivery: retry schedules as values, Standard Webhooks signing, one attempt and
-//! its classification, and the worker loop that leases due deliveries and renews the leases
-//! it holds. Only this module sees
+//! its classification, the endpoint URL policy and the client that enforces it, and the worker
+//! loop that leases due deliveries and renews the leases it holds. Only this module sees
 //! reqwest.
 
 pub mod attempt;
+pub mod client;
 pub mod retry;
 pub mod sign;
+pub mod url_policy;
 mod worker;
 
 pub use worker::{RECORD_MARGIN, RENEWALS, start};

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::attempt::{AttemptContext, AttemptResult, Outcome, attempt, decide};
+use super::client::DeliveryClient;
 use crate::config::DeliverySettings;
 use crate::model::Subscription;
 use crate::store::{AttemptRecord, LeasedDelivery, NextState, Store};
@@ -44,7 +45,7 @@ struct Lane {
 struct Shared {
     store: Store,
     settings: DeliverySettings,
-    client: reqwest::Client,
+    client: DeliveryClient,
     lanes: Mutex<HashMap<i64, Lane>>,
     subscriptions: Mutex<HashMap<i64, Arc<Subscription>>>,
     /// Deliveries leased and not finished: delivery id → what their lease renewal needs.
@@ -69,10 +70,7 @@ pub fn start(
     cancel: CancellationToken,
     tracker: &TaskTracker,
 ) -> Result<(), reqwest::Error> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("bucketbus/", env!("CARGO_PKG_VERSION")))
-        .build()?;
+    let client = DeliveryClient::new(settings.url_policy.clone())?;
     let shared = Arc::new(Shared {
         store,
         settings,

@@ -190,15 +190,39 @@ fn time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// A database URL fit for messages: any password is replaced by `***`.
+/// A database URL fit for messages: any password (user info or `password=` query parameter)
+/// is replaced by `***`; a URL that cannot be parsed is not shown if it may hold one.
 pub fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => match parsed.set_password(Some("***")) {
-            Ok(()) => parsed.to_string(),
-            Err(()) => "<a URL with a password>".to_string(),
-        },
-        _ => url.to_string(),
+    let is_password = |key: &str| key.eq_ignore_ascii_case("password");
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return if url.contains('@') || url.to_ascii_lowercase().contains("password") {
+            "<a database URL that cannot be parsed>".to_string()
+        } else {
+            url.to_string()
+        };
+    };
+    let query_password = parsed.query_pairs().any(|(key, _)| is_password(&key));
+    if parsed.password().is_none() && !query_password {
+        return url.to_string();
     }
+    if parsed.password().is_some() && parsed.set_password(Some("***")).is_err() {
+        return "<a URL with a password>".to_string();
+    }
+    if query_password {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(key, value)| {
+                let value = if is_password(&key) {
+                    "***".into()
+                } else {
+                    value.into_owned()
+                };
+                (key.into_owned(), value)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// The open error for a failed migration; a database migrated by a newer bucketbus is refused.

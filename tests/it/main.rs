@@ -6,6 +6,7 @@
 pub const POSTGRES: bool = false;
 
 mod admin;
+mod auth;
 mod bad_input;
 mod cli;
 mod cli_queue;
@@ -22,3 +23,5 @@ mod queue_long_poll;
 mod replay;
 mod retention;
 mod support;
+mod tls;
+mod url_policy;

@@ -21,7 +21,8 @@ async fn broker_behind(proxy: &Proxy, dir: &std::path::Path) -> TestBroker {
     );
     settings.database_url = settings
         .database_url
-        .replacen(&server, &proxy.addr.to_string(), 1);
+        .replacen(&server, &proxy.addr.to_string(), 1)
+        .into();
     TestBroker::start(settings).await
 }
 

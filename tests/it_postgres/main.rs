@@ -11,6 +11,9 @@ pub const POSTGRES: bool = true;
 #[path = "../it/admin.rs"]
 mod admin;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/auth.rs"]
+mod auth;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/bad_input.rs"]
 mod bad_input;
 #[cfg(bucketbus_pg_it)]
@@ -61,6 +64,12 @@ mod retention;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/support/mod.rs"]
 mod support;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/tls.rs"]
+mod tls;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/url_policy.rs"]
+mod url_policy;
 
 #[cfg(not(bucketbus_pg_it))]
 #[test]

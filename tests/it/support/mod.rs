@@ -47,7 +47,8 @@ pub fn test_settings(dir: &std::path::Path, extra: &str) -> Settings {
         postgres::schema_url(dir)
     } else {
         format!("sqlite://{}/bucketbus.db", dir.display())
-    };
+    }
+    .into();
     settings
 }
 
@@ -81,6 +82,7 @@ pub struct TestBroker {
 impl TestBroker {
     pub async fn start(settings: Settings) -> TestBroker {
         bucketbus::telemetry::init(&settings.log);
+        let tls = settings.tls.is_some();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -98,11 +100,13 @@ impl TestBroker {
             .unwrap()
             .expect("broker starts");
         let grpc_addr = running.grpc_addr;
-        let channel = Channel::from_shared(format!("http://{grpc_addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
+        let endpoint = Channel::from_shared(format!("http://{grpc_addr}")).unwrap();
+        // A TLS broker is reached through the test's own TLS channel; this one stays unused.
+        let channel = if tls {
+            endpoint.connect_lazy()
+        } else {
+            endpoint.connect().await.unwrap()
+        };
         TestBroker {
             store: running.store.clone(),
             runtime: Some(runtime),
@@ -114,6 +118,10 @@ impl TestBroker {
     /// The `--server` URL of the gRPC API, for the CLI.
     pub fn server_url(&self) -> String {
         format!("http://{}", self.running.as_ref().unwrap().grpc_addr)
+    }
+
+    pub fn grpc_addr(&self) -> std::net::SocketAddr {
+        self.running.as_ref().unwrap().grpc_addr
     }
 
     pub fn http_addr(&self) -> std::net::SocketAddr {
