@@ -37,6 +37,8 @@ enum Command {
     /// Create, inspect and delete queues; receive their messages.
     #[command(subcommand)]
     Queue(cli::queue::QueueCommand),
+    /// List HTTP endpoints with their circuit state, backlog and last error.
+    Endpoints(cli::endpoints::EndpointsArgs),
     /// Print the annotated default configuration.
     PrintConfig,
     /// Measure bucketbus (see README: Benchmarks).
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
             Command::Publish(args) => cli::publish::run(*args).await.map_err(Failure::Other),
             Command::Rule(command) => cli::rule::run(command).await.map_err(Failure::Other),
             Command::Queue(command) => cli::queue::run(command).await.map_err(Failure::Other),
+            Command::Endpoints(args) => cli::endpoints::run(args).await.map_err(Failure::Other),
             Command::PrintConfig => {
                 print!("{}", config::EXAMPLE_CONFIG);
                 Ok(())

@@ -7,6 +7,7 @@ mod bench_broker;
 mod bench_ingest_load;
 mod bench_queue;
 mod bench_queue_latency;
+pub mod endpoints;
 mod event_view;
 pub mod publish;
 pub mod queue;

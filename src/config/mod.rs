@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+mod circuit_breaker;
 mod queues;
 
+pub use circuit_breaker::CircuitBreakerSettings;
 pub use queues::QueueSettings;
 
 use crate::delivery::retry::{BackoffRetry, ExponentialDecayRetry, RetrySchedules};
@@ -78,6 +80,7 @@ pub struct DeliverySettings {
     pub retry: RetrySchedules,
     /// The `TopicOwner` / `Subscriber` of MNS push envelopes.
     pub account_id: String,
+    pub circuit_breaker: CircuitBreakerSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -151,6 +154,7 @@ struct DeliveryFile {
     account_id: String,
     backoff_retry: BackoffFile,
     exponential_decay_retry: ExponentialFile,
+    circuit_breaker: circuit_breaker::CircuitBreakerFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -381,6 +385,7 @@ impl FileConfig {
                 max_in_flight: positive("delivery.max_in_flight", d.max_in_flight)?,
                 max_retry_after: d.max_retry_after,
                 account_id: d.account_id,
+                circuit_breaker: d.circuit_breaker.validate()?,
                 retry: RetrySchedules {
                     backoff: BackoffRetry {
                         retries: d.backoff_retry.retries,

@@ -1,11 +1,14 @@
 //! HTTP push delivery: retry schedules as values, Standard Webhooks signing, one attempt and
-//! its classification, and the worker loop that leases due deliveries and renews the leases
-//! it holds. Only this module sees
-//! reqwest.
+//! its classification, per-endpoint circuit breakers, test events, and the worker loop that
+//! leases due deliveries and renews the leases it holds. Only this module sees reqwest.
 
 pub mod attempt;
+pub mod circuit;
+mod pusher;
 pub mod retry;
 pub mod sign;
+pub mod test_event;
 mod worker;
 
+pub use pusher::Pusher;
 pub use worker::{RECORD_MARGIN, RENEWALS, start};
