@@ -7,6 +7,7 @@ pub const POSTGRES: bool = false;
 
 mod admin;
 mod bad_input;
+mod circuit_breaker;
 mod cli;
 mod cli_queue;
 mod delivery;
@@ -20,3 +21,4 @@ mod queue_handles;
 mod queue_lifecycle;
 mod queue_long_poll;
 mod support;
+mod test_event;

@@ -14,6 +14,9 @@ mod admin;
 #[path = "../it/bad_input.rs"]
 mod bad_input;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/circuit_breaker.rs"]
+mod circuit_breaker;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/cli_queue.rs"]
 mod cli_queue;
 #[cfg(bucketbus_pg_it)]
@@ -55,6 +58,9 @@ mod replicas;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/support/mod.rs"]
 mod support;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/test_event.rs"]
+mod test_event;
 
 #[cfg(not(bucketbus_pg_it))]
 #[test]
