@@ -89,25 +89,27 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         committed.clone(),
         writer_cancel.clone(),
     );
+    // One HTTP client and one set of circuit breakers for deliveries and test events.
+    let pusher = crate::delivery::Pusher::new(settings.delivery.clone())
+        .map_err(|e| Error::HttpClient(e.to_string()))?;
     let admin = Admin::new(
         store.clone(),
         rules.clone(),
         settings.limits,
         settings.queues.limits,
         committed.clone(),
-    )
-    .with_url_policy(settings.delivery.url_policy.clone());
+        pusher.clone(),
+    );
 
     let workers_cancel = CancellationToken::new();
     let workers = TaskTracker::new();
     crate::delivery::start(
         store.clone(),
-        settings.delivery.clone(),
+        pusher,
         committed,
         workers_cancel.clone(),
         &workers,
-    )
-    .map_err(|e| Error::HttpClient(e.to_string()))?;
+    );
     workers.spawn(ingest::purge_record_ids(
         store.clone(),
         settings.ingest.record_id_retention,

@@ -32,5 +32,5 @@ pub mod queue;
 pub mod rules;
 pub mod store;
 pub mod telemetry;
-pub mod topics;
 pub mod tls;
+pub mod topics;

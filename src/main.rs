@@ -40,6 +40,8 @@ enum Command {
     /// Replay a topic's retained messages.
     #[command(subcommand)]
     Topic(cli::topic::TopicCommand),
+    /// List HTTP endpoints with their circuit state, backlog and last error.
+    Endpoints(cli::endpoints::EndpointsArgs),
     /// Print the annotated default configuration.
     PrintConfig,
     /// Measure bucketbus (see README: Benchmarks).
@@ -79,6 +81,7 @@ fn main() -> ExitCode {
             Command::Rule(command) => cli::rule::run(command).await.map_err(Failure::Other),
             Command::Queue(command) => cli::queue::run(command).await.map_err(Failure::Other),
             Command::Topic(command) => cli::topic::run(command).await.map_err(Failure::Other),
+            Command::Endpoints(args) => cli::endpoints::run(args).await.map_err(Failure::Other),
             Command::PrintConfig => {
                 print!("{}", config::EXAMPLE_CONFIG);
                 Ok(())

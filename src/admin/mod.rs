@@ -3,10 +3,13 @@
 //! writes are serialised so two conflicting rules can never both pass the overlap check, and a
 //! queue cannot be deleted while a rule that sends to it is being saved.
 
+mod endpoints;
 mod queues;
 mod replay;
+mod test_events;
 mod url_check;
 
+pub use endpoints::EndpointStatus;
 pub use queues::QueueStatus;
 pub use replay::{ReplayError, ReplayRequest, ReplayStart, ReplayTotals};
 
@@ -20,7 +23,8 @@ use tokio::sync::{Mutex, Notify};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use crate::delivery::url_policy::UrlPolicy;
+use crate::delivery::Pusher;
+use crate::delivery::test_event::TestEventResult;
 use crate::error::{Code, HasCode, Invalid};
 use crate::model::queue::QueueLimits;
 use crate::model::{EndpointTarget, EventKind, Rule, RuleSpec};
@@ -62,6 +66,8 @@ pub struct PutRuleResult {
     pub created: bool,
     /// When every replica applies the rule at the latest (this one already does).
     pub in_force_everywhere_by: DateTime<Utc>,
+    /// The answers of the rule's new HTTP endpoints to their test events.
+    pub test_events: Vec<TestEventResult>,
 }
 
 /// How often a replica compares its rules with the database's when no notification came.
@@ -77,7 +83,8 @@ pub struct Admin {
     writes: Arc<Mutex<()>>,
     /// Wakes this broker's delivery workers when new deliveries are due now (replays).
     delivery_wake: Arc<Notify>,
-    url_policy: Arc<UrlPolicy>,
+    /// The outbound HTTP side: test events, the URL policy rules are checked against.
+    pusher: Pusher,
 }
 
 impl Admin {
@@ -87,6 +94,7 @@ impl Admin {
         limits: Limits,
         queue_limits: QueueLimits,
         delivery_wake: Arc<Notify>,
+        pusher: Pusher,
     ) -> Admin {
         Admin {
             store,
@@ -95,30 +103,37 @@ impl Admin {
             queue_limits,
             writes: Arc::new(Mutex::new(())),
             delivery_wake,
-            url_policy: Arc::new(UrlPolicy::default()),
+            pusher,
         }
     }
 
-    /// Endpoint URLs of rules saved from now on must pass `policy` (the default policy
-    /// otherwise).
-    pub fn with_url_policy(mut self, policy: UrlPolicy) -> Admin {
-        self.url_policy = Arc::new(policy);
-        self
-    }
-
     /// Creates or replaces a rule; in force for every record published after it returns.
-    pub async fn put_rule(&self, spec: RuleSpec) -> Result<PutRuleResult, Error> {
+    /// Then, unless `skip_test_event`, sends a test event to each HTTP endpoint the rule did
+    /// not have before and reports the answers (a failing endpoint does not undo the rule).
+    pub async fn put_rule(
+        &self,
+        spec: RuleSpec,
+        skip_test_event: bool,
+    ) -> Result<PutRuleResult, Error> {
         // Run to completion even if the caller goes away: the store commit and the in-memory
         // swap must not be separated.
         let admin = self.clone();
-        tokio::spawn(async move { admin.save_rule(spec).await }.in_current_span())
-            .await
-            .map_err(|e| Error::Store(store::Error::Corrupt(format!("rule update failed: {e}"))))?
+        let (mut saved, new_urls) =
+            tokio::spawn(async move { admin.save_rule(spec).await }.in_current_span())
+                .await
+                .map_err(|e| {
+                    Error::Store(store::Error::Corrupt(format!("rule update failed: {e}")))
+                })??;
+        if !skip_test_event {
+            saved.test_events = test_events::send(&self.pusher, &saved.rule, &new_urls).await;
+        }
+        Ok(saved)
     }
 
-    async fn save_rule(&self, spec: RuleSpec) -> Result<PutRuleResult, Error> {
+    /// Saves the rule; also returns the URLs of the HTTP endpoints it did not have before.
+    async fn save_rule(&self, spec: RuleSpec) -> Result<(PutRuleResult, Vec<String>), Error> {
         // Before taking the locks: it may wait for DNS.
-        url_check::check_endpoint_addresses(&self.url_policy, &spec).await?;
+        url_check::check_endpoint_addresses(self.pusher.url_policy(), &spec).await?;
         let _serialised = self.writes.lock().await;
         let _everywhere = self.store.lock_admin().await?;
         self.catch_up_rules().await?;
@@ -133,6 +148,7 @@ impl Admin {
                 )));
             }
         }
+        let new_urls = test_events::new_http_urls(current.get(&spec.bucket, &spec.name), &spec);
         let outcome = self.store.put_rule(&spec, event_set, Utc::now()).await?;
         let rule = Arc::new(outcome.rule);
         self.rules
@@ -142,11 +158,13 @@ impl Admin {
             Some(_) => Utc::now() + RULES_POLL,
             None => Utc::now(),
         };
-        Ok(PutRuleResult {
+        let saved = PutRuleResult {
             rule,
             created: outcome.created,
             in_force_everywhere_by,
-        })
+            test_events: Vec::new(),
+        };
+        Ok((saved, new_urls))
     }
 
     pub fn get_rule(&self, bucket: &str, name: &str) -> Result<Arc<Rule>, Error> {

@@ -285,6 +285,7 @@ mod tests {
             Limits::default(),
             QueueLimits::default(),
             wake.clone(),
+            crate::delivery::Pusher::new(crate::config::Settings::defaults().delivery).unwrap(),
         );
         let attributes = QueueAttributes::defaults(&QueueLimits::default());
         store
@@ -299,7 +300,7 @@ mod tests {
             ],
             ..spec("photos", "all", &["ObjectCreated:*"], vec![])
         };
-        let rule = admin.put_rule(rule_spec).await.unwrap().rule;
+        let rule = admin.put_rule(rule_spec, true).await.unwrap().rule;
         let http: Vec<i64> = rule.subscriptions[..2].iter().map(|s| s.id).collect();
         let t0 = Utc::now() - chrono::Duration::minutes(1);
         let mut messages = Vec::new();

@@ -8,6 +8,7 @@ mod bench_ingest_load;
 mod bench_queue;
 mod bench_queue_latency;
 mod connect;
+pub mod endpoints;
 mod event_view;
 pub mod publish;
 pub mod queue;

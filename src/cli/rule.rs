@@ -51,6 +51,9 @@ pub struct PutArgs {
     /// seconds, at most 30d); default: the broker's `[topics] default_retention`.
     #[arg(long, value_parser = parse_retention)]
     retention: Option<u32>,
+    /// Do not send a test event to the rule's new HTTP endpoints.
+    #[arg(long)]
+    skip_test_event: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -260,7 +263,7 @@ async fn put(args: PutArgs) -> anyhow::Result<()> {
         .await?
         .put_rule(pb::PutRuleRequest {
             rule: Some(rule),
-            skip_test_event: false,
+            skip_test_event: args.skip_test_event,
         })
         .await
         .map_err(super::status_error)?
@@ -269,7 +272,23 @@ async fn put(args: PutArgs) -> anyhow::Result<()> {
     if let Some(rule) = saved.rule {
         print_rule(&rule);
     }
+    for test in &saved.test_events {
+        println!("{}", test_event_line(test));
+    }
     Ok(())
+}
+
+/// `test event: URL ok (HTTP 204, 12ms)` or `test event: URL FAILED (why, 5003ms)`.
+fn test_event_line(test: &pb::TestEventResult) -> String {
+    let (verdict, detail) = if test.ok {
+        ("ok", format!("HTTP {}", test.http_status))
+    } else {
+        ("FAILED", test.error.clone())
+    };
+    format!(
+        "test event: {} {verdict} ({detail}, {}ms)",
+        test.url, test.latency_ms
+    )
 }
 
 fn print_rule(rule: &pb::Rule) {

@@ -8,19 +8,21 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod auth;
+mod circuit_breaker;
 mod queues;
-mod topics;
 mod secret;
 mod tls;
+mod topics;
 mod url_policy;
 
 pub use auth::{
     AuthSettings, ENV_ADMIN_TOKENS, ENV_CONSUMER_TOKENS, ENV_INGEST_TOKENS, ENV_METRICS_TOKENS,
 };
+pub use circuit_breaker::CircuitBreakerSettings;
 pub use queues::QueueSettings;
-pub use topics::TopicSettings;
 pub use secret::{DatabaseUrl, Secret};
 pub use tls::TlsSettings;
+pub use topics::TopicSettings;
 
 use crate::delivery::retry::{BackoffRetry, ExponentialDecayRetry, RetrySchedules};
 use crate::delivery::url_policy::UrlPolicy;
@@ -96,6 +98,7 @@ pub struct DeliverySettings {
     pub account_id: String,
     /// Which endpoint addresses may be pushed to.
     pub url_policy: UrlPolicy,
+    pub circuit_breaker: CircuitBreakerSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -173,6 +176,7 @@ struct DeliveryFile {
     backoff_retry: BackoffFile,
     exponential_decay_retry: ExponentialFile,
     url_policy: url_policy::UrlPolicyFile,
+    circuit_breaker: circuit_breaker::CircuitBreakerFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -409,6 +413,7 @@ impl FileConfig {
                 max_retry_after: d.max_retry_after,
                 account_id: d.account_id,
                 url_policy: d.url_policy.validate()?,
+                circuit_breaker: d.circuit_breaker.validate()?,
                 retry: RetrySchedules {
                     backoff: BackoffRetry {
                         retries: d.backoff_retry.retries,

@@ -1,7 +1,9 @@
 //! The delivery loop: lease due deliveries in batches, run each attempt in its own task under
-//! a per-endpoint concurrency limit (so a slow endpoint never holds up the others), renew the
-//! leases of the deliveries still held, and write the outcomes back in batches. Backlog lives
-//! in the database, not in channels.
+//! a per-endpoint concurrency limit (so a slow endpoint never holds up the others) and the
+//! endpoint's circuit breaker (a delivery to an open circuit is given back, due when the
+//! circuit lets its probe through, without using up a retry), renew the leases of the
+//! deliveries still held, and write the outcomes back in batches. Backlog lives in the
+//! database, not in channels.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,9 +15,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::attempt::{AttemptContext, AttemptResult, Outcome, attempt, decide};
+use super::circuit::{Admission, Breakers, Probe};
 use super::client::DeliveryClient;
+use super::pusher::Pusher;
 use crate::config::DeliverySettings;
-use crate::model::Subscription;
+use crate::model::{EndpointTarget, Subscription};
 use crate::store::{AttemptRecord, LeasedDelivery, NextState, Store};
 use crate::telemetry::metrics as names;
 
@@ -44,8 +48,9 @@ struct Lane {
 
 struct Shared {
     store: Store,
-    settings: DeliverySettings,
+    settings: Arc<DeliverySettings>,
     client: DeliveryClient,
+    breakers: Arc<Breakers>,
     lanes: Mutex<HashMap<i64, Lane>>,
     subscriptions: Mutex<HashMap<i64, Arc<Subscription>>>,
     /// Deliveries leased and not finished: delivery id → what their lease renewal needs.
@@ -65,16 +70,16 @@ struct Held {
 /// (in-flight attempts finish and their outcomes are written first).
 pub fn start(
     store: Store,
-    settings: DeliverySettings,
+    pusher: Pusher,
     wake: Arc<Notify>,
     cancel: CancellationToken,
     tracker: &TaskTracker,
-) -> Result<(), reqwest::Error> {
-    let client = DeliveryClient::new(settings.url_policy.clone())?;
+) {
     let shared = Arc::new(Shared {
         store,
-        settings,
-        client,
+        settings: pusher.settings,
+        client: pusher.client,
+        breakers: pusher.breakers,
         lanes: Mutex::new(HashMap::new()),
         subscriptions: Mutex::new(HashMap::new()),
         held: Mutex::new(HashMap::new()),
@@ -84,7 +89,6 @@ pub fn start(
     tracker.spawn(record_outcomes(shared.store.clone(), recorder_rx));
     tracker.spawn(renew_leases(shared.clone(), cancel.clone()));
     tracker.spawn(dispatch(shared, outcomes, wake, cancel, tracker.clone()));
-    Ok(())
 }
 
 async fn dispatch(
@@ -201,21 +205,71 @@ fn start_attempt(
             permit = permits.acquire_owned() => permit.ok(),
             () = cancel.cancelled() => None,
         };
-        // An attempt starts only if it can finish and be recorded within its lease (renewals
-        // keep it long enough unless the database is failing), and never after shutdown
-        // began: a delivery left alone is due again when its lease ends.
-        let lease_end = lock(&shared.held).get(&delivery.id).map(|h| h.lease_end);
-        let in_time = lease_end.is_some_and(|end| {
-            tokio::time::Instant::now() + shared.settings.timeout + RECORD_MARGIN < end
-        });
         if let Some(_permit) = permit
-            && in_time
-            && !cancel.is_cancelled()
-            && let Some(record) = run_attempt(shared, &delivery).await
+            && let Some(record) = run_attempt(shared, &delivery, &cancel).await
         {
             let _closed = outcomes.send(record);
         }
     });
+}
+
+/// An attempt starts only if it can finish and be recorded within its lease (renewals keep it
+/// long enough unless the database is failing), and never after shutdown began: a delivery
+/// left alone is due again when its lease ends.
+fn may_start(shared: &Shared, delivery_id: i64, cancel: &CancellationToken) -> bool {
+    let lease_end = lock(&shared.held).get(&delivery_id).map(|h| h.lease_end);
+    let in_time = lease_end.is_some_and(|end| {
+        tokio::time::Instant::now() + shared.settings.timeout + RECORD_MARGIN < end
+    });
+    in_time && !cancel.is_cancelled()
+}
+
+/// What the endpoint's circuit lets a leased delivery do.
+enum Turn {
+    /// Attempt now (as the circuit's probe, if given).
+    Attempt(Option<Probe>),
+    /// No attempt: the circuit is open (the delivery was given back), or the wait for a probe
+    /// outlasted the lease or shutdown began.
+    Skip,
+}
+
+/// Waits for the circuit of `url` to let `delivery` go. While another attempt probes the
+/// circuit, waits for its result; while the circuit is open, gives the delivery back, due when
+/// the circuit lets its probe through, with its attempt count unchanged.
+async fn take_turn(
+    shared: &Shared,
+    url: &str,
+    delivery: &LeasedDelivery,
+    cancel: &CancellationToken,
+) -> Turn {
+    loop {
+        let changed = shared.breakers.changed().notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        match shared.breakers.admit(url, Utc::now()) {
+            Admission::Go => return Turn::Attempt(None),
+            Admission::Probe(probe) => return Turn::Attempt(Some(probe)),
+            Admission::Hold { until } => {
+                let lease = [(delivery.id, delivery.attempts)];
+                if let Err(e) = shared.store.release_leases(&lease, until).await {
+                    // Its lease runs out instead, and the circuit is asked again then.
+                    tracing::warn!(delivery = delivery.id, error = %e, "Cannot give back a delivery held by an open circuit.");
+                }
+                return Turn::Skip;
+            }
+            Admission::Wait => {
+                tokio::select! {
+                    () = &mut changed => {}
+                    // A probe ends within its timeout; this only bounds a lost wake-up.
+                    () = tokio::time::sleep(shared.settings.timeout) => {}
+                    () = cancel.cancelled() => return Turn::Skip,
+                }
+                if !may_start(shared, delivery.id, cancel) {
+                    return Turn::Skip;
+                }
+            }
+        }
+    }
 }
 
 /// Time kept free at the end of a lease for writing the attempt's outcome.
@@ -244,7 +298,14 @@ impl Drop for LaneSlot {
     }
 }
 
-async fn run_attempt(shared: &Shared, delivery: &LeasedDelivery) -> Option<AttemptRecord> {
+async fn run_attempt(
+    shared: &Shared,
+    delivery: &LeasedDelivery,
+    cancel: &CancellationToken,
+) -> Option<AttemptRecord> {
+    if !may_start(shared, delivery.id, cancel) {
+        return None;
+    }
     let subscription = match subscription(shared, delivery.subscription_id).await {
         Ok(Some(s)) => s,
         Ok(None) => {
@@ -264,6 +325,17 @@ async fn run_attempt(shared: &Shared, delivery: &LeasedDelivery) -> Option<Attem
             return None;
         }
     };
+    let url = match &subscription.endpoint.target {
+        EndpointTarget::Http { url, .. } => Some(url.as_str()),
+        EndpointTarget::Queue(_) => None,
+    };
+    let probe = match url {
+        Some(url) => match take_turn(shared, url, delivery, cancel).await {
+            Turn::Attempt(probe) => probe,
+            Turn::Skip => return None,
+        },
+        None => None,
+    };
     let ctx = AttemptContext {
         client: &shared.client,
         account_id: &shared.settings.account_id,
@@ -272,6 +344,11 @@ async fn run_attempt(shared: &Shared, delivery: &LeasedDelivery) -> Option<Attem
     let started = std::time::Instant::now();
     let result = attempt(&ctx, &subscription, delivery).await;
     metrics::histogram!(names::ATTEMPT_SECONDS).record(started.elapsed().as_secs_f64());
+    match (probe, url) {
+        (Some(probe), _) => probe.finish(&result, Utc::now()),
+        (None, Some(url)) => shared.breakers.record(url, &result, Utc::now()),
+        (None, None) => {}
+    }
     let attempts = delivery.attempts + 1;
     let outcome = decide(
         &result,

@@ -3,8 +3,10 @@
 mod mns;
 mod oss;
 mod s3;
+mod test_event;
 
 pub use mns::message_md5;
+pub use test_event::{OSS_TEST_EVENT_NAME, TestEvent, test_event_body};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 

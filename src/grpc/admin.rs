@@ -24,17 +24,25 @@ impl pb::admin_server::Admin for AdminService {
         &self,
         request: Request<pb::PutRuleRequest>,
     ) -> Result<Response<pb::PutRuleResponse>, Status> {
+        let request = request.into_inner();
         let rule = request
-            .into_inner()
             .rule
             .ok_or_else(|| Status::invalid_argument("rule: is required"))?;
         let spec = convert::rule_spec(rule).map_err(status)?;
-        let saved = self.admin.put_rule(spec).await.map_err(status)?;
+        let saved = self
+            .admin
+            .put_rule(spec, request.skip_test_event)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::PutRuleResponse {
             rule: Some(convert::rule(&saved.rule)),
             created: saved.created,
             in_force_everywhere_by: Some(convert::timestamp(saved.in_force_everywhere_by)),
-            test_events: Vec::new(),
+            test_events: saved
+                .test_events
+                .iter()
+                .map(endpoints::test_event)
+                .collect(),
         }))
     }
 

@@ -12,6 +12,8 @@ pub struct EndpointBacklog {
     pub pending: u64,
     /// When the oldest undelivered message was published.
     pub oldest: Option<DateTime<Utc>>,
+    /// Deliveries that exhausted their strategy.
+    pub dead: u64,
 }
 
 /// One queue's messages.
@@ -36,17 +38,20 @@ fn time(ms: Option<i64>) -> Option<DateTime<Utc>> {
     ms.and_then(DateTime::from_timestamp_millis)
 }
 
-/// Rows as both backends read them: (endpoint, pending, oldest ms) and (queue, live, oldest
-/// ms, dead), plus the dead delivery count.
+/// Rows as both backends read them: (endpoint, pending, oldest ms), (endpoint, dead) and
+/// (queue, live, oldest ms, dead), plus the dead delivery count.
 pub(super) fn backlog(
     endpoints: Vec<(String, i64, Option<i64>)>,
+    dead_per_endpoint: Vec<(String, i64)>,
     dead_deliveries: i64,
     queues: Vec<(String, i64, Option<i64>, i64)>,
 ) -> Backlog {
+    let dead: std::collections::HashMap<String, i64> = dead_per_endpoint.into_iter().collect();
     Backlog {
         endpoints: endpoints
             .into_iter()
             .map(|(endpoint, pending, oldest)| EndpointBacklog {
+                dead: dead.get(&endpoint).copied().unwrap_or(0) as u64,
                 endpoint,
                 pending: pending as u64,
                 oldest: time(oldest),
@@ -92,3 +97,7 @@ pub(super) const POSTGRES_QUEUES: &str = "SELECT q.name,
             COALESCE(SUM(CASE WHEN m.dead THEN 1 ELSE 0 END), 0)::BIGINT
      FROM queues q LEFT JOIN queue_messages m ON m.queue_id = q.id GROUP BY q.id, q.name";
 pub(super) const DEAD_DELIVERIES: &str = "SELECT COUNT(*) FROM deliveries WHERE state = 2";
+/// Dead deliveries per endpoint (found through the state index, so it reads only dead rows).
+pub(super) const DEAD_PER_ENDPOINT: &str = "SELECT s.topic || '/' || s.name, COUNT(*)
+     FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+     WHERE d.state = 2 GROUP BY s.id, s.topic, s.name";

@@ -327,6 +327,14 @@ impl Store {
         on_backend!(self, b => b.extend_leases(leases, until).await)
     }
 
+    /// Gives back leased deliveries without an attempt, given as (delivery id, attempts when
+    /// leased): each is due again at `at` (earlier or later than its lease's end) with its
+    /// attempt count unchanged, so the wait does not use up its retries. A delivery whose
+    /// outcome was recorded meanwhile is left alone. Returns how many were given back.
+    pub async fn release_leases(&self, leases: &[(i64, u32)], at: DateTime<Utc>) -> Result<u64> {
+        on_backend!(self, b => b.release_leases(leases, at).await)
+    }
+
     /// When the earliest pending delivery is due.
     pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
         on_backend!(self, b => b.next_due_at().await)
@@ -376,10 +384,13 @@ impl Store {
                 let dead = sqlx::query_scalar(backlog::DEAD_DELIVERIES)
                     .fetch_one(pool)
                     .await?;
+                let dead_per_endpoint = sqlx::query_as(backlog::DEAD_PER_ENDPOINT)
+                    .fetch_all(pool)
+                    .await?;
                 let queues = sqlx::query_as(backlog::SQLITE_QUEUES)
                     .fetch_all(pool)
                     .await?;
-                Ok(backlog::backlog(endpoints, dead, queues))
+                Ok(backlog::backlog(endpoints, dead_per_endpoint, dead, queues))
             }
             Backend::Postgres(b) => {
                 let pool = b.pool();
@@ -389,10 +400,13 @@ impl Store {
                 let dead = sqlx::query_scalar(backlog::DEAD_DELIVERIES)
                     .fetch_one(pool)
                     .await?;
+                let dead_per_endpoint = sqlx::query_as(backlog::DEAD_PER_ENDPOINT)
+                    .fetch_all(pool)
+                    .await?;
                 let queues = sqlx::query_as(backlog::POSTGRES_QUEUES)
                     .fetch_all(pool)
                     .await?;
-                Ok(backlog::backlog(endpoints, dead, queues))
+                Ok(backlog::backlog(endpoints, dead_per_endpoint, dead, queues))
             }
         }
     }

@@ -509,6 +509,37 @@ impl SqliteStore {
         Ok(done.rows_affected())
     }
 
+    pub async fn release_leases(&self, leases: &[(i64, u32)], at: DateTime<Utc>) -> Result<u64> {
+        self.writes
+            .submit((leases.to_vec(), at), |tx, (leases, at)| {
+                Box::pin(Self::release_in(tx, leases, *at))
+            })
+            .await
+    }
+
+    /// Gives leases back within the writer's transaction (see [`super::writer`]).
+    pub(super) async fn release_in(
+        tx: &mut SqliteConnection,
+        leases: &[(i64, u32)],
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        if leases.is_empty() {
+            return Ok(0);
+        }
+        let done = sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = ?2
+             FROM json_each(?1) AS v
+             WHERE deliveries.id = v.value ->> 0
+               -- Only a lease still held: pending, and no outcome recorded since it was taken.
+               AND deliveries.state = 0 AND deliveries.attempts = v.value ->> 1",
+        )
+        .bind(to_json(&leases)?)
+        .bind(ms(at))
+        .execute(&mut *tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
         let next: Option<i64> = sqlx::query_scalar(
             "SELECT MIN((SELECT MIN(next_attempt_at) FROM deliveries

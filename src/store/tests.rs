@@ -639,6 +639,98 @@ pub(crate) async fn suite_extend_leases_renews_only_held_leases(store: Store) {
     );
 }
 
+/// release_leases gives a held delivery back without an attempt, due at the given time
+/// (later or earlier than its lease's end), and leaves alone one whose outcome was recorded.
+pub(crate) async fn suite_release_leases_gives_back_without_an_attempt(store: Store) {
+    let t0 = now();
+    let rule = put(&store, "photos", "thumbs", &[X], t0).await;
+    let held = publish(&store, &rule, "held", t0).await;
+    let done = publish(&store, &rule, "done", t0).await;
+    let (held_id, done_id) = (
+        delivery_id(&store, &held).await,
+        delivery_id(&store, &done).await,
+    );
+    assert_eq!(
+        lease_ids(&store, t0, t0 + secs(10)).await,
+        [held_id, done_id]
+    );
+    let retry = NextState::Retry { at: t0 + secs(5) };
+    store
+        .record_attempts(&[attempt(done_id, 1, retry, Some(500), "boom")], t0)
+        .await
+        .unwrap();
+
+    let released = store
+        .release_leases(&[(held_id, 0), (done_id, 0)], t0 + secs(30))
+        .await
+        .unwrap();
+    assert_eq!(released, 1, "only the delivery still held");
+    assert_eq!(
+        lease_ids(&store, t0 + secs(11), t0 + secs(100)).await,
+        [done_id],
+        "given back until t0+30 although its lease ended at t0+10; the retry is due"
+    );
+    let again = lease(&store, t0 + secs(30), t0 + secs(100)).await;
+    assert_eq!(sorted_ids(&again), [held_id]);
+    assert_eq!(again[0].attempts, 0, "giving back is not an attempt");
+    let view = &deliveries(&store, &held).await[0];
+    assert_eq!((view.state, view.attempts), (DeliveryState::Pending, 0));
+
+    // Earlier than the lease's end works too.
+    store
+        .release_leases(&[(held_id, 0)], t0 + secs(40))
+        .await
+        .unwrap();
+    assert_eq!(
+        lease_ids(&store, t0 + secs(40), t0 + secs(50)).await,
+        [held_id]
+    );
+    assert_eq!(store.release_leases(&[], t0).await.unwrap(), 0);
+}
+
+/// backlog reports per endpoint its pending deliveries, the oldest one's publish time and its
+/// dead deliveries.
+pub(crate) async fn suite_backlog_counts_pending_and_dead_per_endpoint(store: Store) {
+    let t0 = now();
+    let rule = put(&store, "photos", "thumbs", &[X, Y], t0).await;
+    let s1 = rule.subscriptions[0].id;
+    let first = publish(&store, &rule, "first", t0).await;
+    let second = publish(&store, &rule, "second", t0 + secs(1)).await;
+    publish(&store, &rule, "third", t0 + secs(2)).await;
+    let id_of =
+        |views: Vec<DeliveryView>, sub| views.iter().find(|v| v.subscription_id == sub).unwrap().id;
+    let dead = id_of(deliveries(&store, &first).await, s1);
+    let delivered = id_of(deliveries(&store, &second).await, s1);
+    store
+        .record_attempts(
+            &[
+                attempt(dead, 1, NextState::Dead, Some(500), "boom"),
+                attempt(delivered, 1, NextState::Delivered, Some(204), ""),
+            ],
+            t0,
+        )
+        .await
+        .unwrap();
+
+    let backlog = store.backlog().await.unwrap();
+    let of = |name: &str| {
+        let key = format!("{}/{name}", rule.topic);
+        backlog
+            .endpoints
+            .iter()
+            .find(|e| e.endpoint == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("{key} in {backlog:?}"))
+    };
+    let (e1, e2) = (
+        of(&rule.subscriptions[0].name),
+        of(&rule.subscriptions[1].name),
+    );
+    assert_eq!((e1.pending, e1.dead, e1.oldest), (1, 1, Some(t0 + secs(2))));
+    assert_eq!((e2.pending, e2.dead, e2.oldest), (3, 0, Some(t0)));
+    assert_eq!(backlog.dead_deliveries, 1);
+}
+
 /// lease_due returns at most `limit` rows, at most `per_subscription` of each subscription
 /// counting what it already has in flight, and none of a subscription that is full.
 pub(crate) async fn suite_lease_due_honours_limit_per_subscription_and_in_flight(store: Store) {
@@ -859,6 +951,10 @@ macro_rules! store_cases {
             lease_due_honours_limit_per_subscription_and_in_flight =>
                 suite_lease_due_honours_limit_per_subscription_and_in_flight;
             extend_leases_renews_only_held_leases => suite_extend_leases_renews_only_held_leases;
+            release_leases_gives_back_without_an_attempt =>
+                suite_release_leases_gives_back_without_an_attempt;
+            backlog_counts_pending_and_dead_per_endpoint =>
+                suite_backlog_counts_pending_and_dead_per_endpoint;
             record_attempts_moves_deliveries => suite_record_attempts_moves_deliveries;
             next_due_at_is_the_earliest_pending_time => suite_next_due_at_is_the_earliest_pending_time;
         }

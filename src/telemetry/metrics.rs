@@ -31,6 +31,10 @@ pub const QUEUE_MESSAGES: &str = "bucketbus_queue_messages";
 pub const QUEUE_OLDEST_SECONDS: &str = "bucketbus_queue_oldest_message_seconds";
 /// Dead letters kept in a queue, by `queue`.
 pub const QUEUE_DEAD_LETTERS: &str = "bucketbus_queue_dead_letters";
+/// Endpoint circuit state changes, by `to` (`open`, `half_open`, `closed`).
+pub const CIRCUIT_TRANSITIONS: &str = "bucketbus_circuit_transitions_total";
+/// Endpoints (URLs) whose circuit is open or half-open on this broker.
+pub const OPEN_CIRCUITS: &str = "bucketbus_open_circuits";
 
 const SECONDS_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,

@@ -17,6 +17,9 @@ mod auth;
 #[path = "../it/bad_input.rs"]
 mod bad_input;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/circuit_breaker.rs"]
+mod circuit_breaker;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/cli_queue.rs"]
 mod cli_queue;
 #[cfg(bucketbus_pg_it)]
@@ -64,6 +67,9 @@ mod retention;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/support/mod.rs"]
 mod support;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/test_event.rs"]
+mod test_event;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/tls.rs"]
 mod tls;

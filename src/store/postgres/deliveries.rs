@@ -70,6 +70,14 @@ impl PgStore {
             .await
     }
 
+    pub async fn release_leases(&self, leases: &[(i64, u32)], at: DateTime<Utc>) -> Result<u64> {
+        self.writes
+            .submit((leases.to_vec(), at), |tx, (leases, at)| {
+                Box::pin(release_in(tx, leases, *at))
+            })
+            .await
+    }
+
     pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
         // One index seek per subscription (the due index leads with subscription_id).
         let next: Option<i64> = sqlx::query_scalar(
@@ -269,6 +277,31 @@ async fn extend_in(
     .bind(&ids)
     .bind(&attempts)
     .bind(ms(until))
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+async fn release_in(
+    tx: &mut PgConnection,
+    leases: &[(i64, u32)],
+    at: DateTime<Utc>,
+) -> Result<u64> {
+    if leases.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<i64> = leases.iter().map(|(id, _)| *id).collect();
+    let attempts: Vec<i64> = leases.iter().map(|(_, n)| i64::from(*n)).collect();
+    let done = sqlx::query(
+        "UPDATE deliveries SET next_attempt_at = $3
+         FROM UNNEST($1::bigint[], $2::bigint[]) AS v(id, attempts)
+         WHERE deliveries.id = v.id
+           -- Only a lease still held: pending, and no outcome recorded since it was taken.
+           AND deliveries.state = 0 AND deliveries.attempts = v.attempts",
+    )
+    .bind(&ids)
+    .bind(&attempts)
+    .bind(ms(at))
     .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected())

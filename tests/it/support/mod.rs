@@ -31,6 +31,10 @@ max = "20ms"
 retries = 5
 initial = "10ms"
 max = "40ms"
+# Tests of retries and dead letters expect every attempt to go out; the breaker's own tests
+# (circuit_breaker.rs) turn it on.
+[delivery.circuit_breaker]
+failures = 0
 [queues]
 min_retention_period = "1s"
 purge_interval = "100ms"
