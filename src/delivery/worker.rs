@@ -258,6 +258,8 @@ async fn run_attempt(shared: &Shared, delivery: &LeasedDelivery) -> Option<Attem
                 next: NextState::Dead,
                 status: None,
                 error: Some(reason),
+                started_at: Utc::now(),
+                latency: Duration::ZERO,
             });
         }
         Err(e) => {
@@ -271,9 +273,11 @@ async fn run_attempt(shared: &Shared, delivery: &LeasedDelivery) -> Option<Attem
         account_id: &shared.settings.account_id,
         timeout: shared.settings.timeout,
     };
+    let started_at = Utc::now();
     let started = std::time::Instant::now();
     let result = attempt(&ctx, &subscription, delivery).await;
-    metrics::histogram!(names::ATTEMPT_SECONDS).record(started.elapsed().as_secs_f64());
+    let latency = started.elapsed();
+    metrics::histogram!(names::ATTEMPT_SECONDS).record(latency.as_secs_f64());
     let attempts = delivery.attempts + 1;
     let outcome = decide(
         &result,
@@ -314,6 +318,8 @@ async fn run_attempt(shared: &Shared, delivery: &LeasedDelivery) -> Option<Attem
         next,
         status,
         error,
+        started_at,
+        latency,
     })
 }
 
