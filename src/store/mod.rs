@@ -638,6 +638,8 @@ impl Store {
 #[cfg(test)]
 mod ledger_tests;
 #[cfg(test)]
+mod queue_dead_letter_tests;
+#[cfg(test)]
 mod queue_tests;
 #[cfg(test)]
 mod replica_tests;
