@@ -89,7 +89,8 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         rules,
         settings.limits,
         settings.queues.limits,
-    );
+    )
+    .with_delivery_wake(committed.clone());
 
     let workers_cancel = CancellationToken::new();
     let workers = TaskTracker::new();

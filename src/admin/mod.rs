@@ -3,8 +3,12 @@
 //! writes are serialised so two conflicting rules can never both pass the overlap check, and a
 //! queue cannot be deleted while a rule that sends to it is being saved.
 
+mod ledger;
+mod paging;
+mod queue_dead_letters;
 mod queues;
 
+pub use paging::{DEFAULT_LIMIT, DEFAULT_PAGE_SIZE, MAX_LIMIT, MAX_PAGE_SIZE, Page};
 pub use queues::QueueStatus;
 
 use std::sync::Arc;
@@ -31,6 +35,8 @@ pub enum Error {
     NotFound { bucket: String, name: String },
     #[error("queue {0:?} does not exist")]
     QueueNotFound(String),
+    #[error("message {0:?} does not exist")]
+    MessageNotFound(String),
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -43,7 +49,9 @@ impl HasCode for Error {
     fn code(&self) -> Code {
         match self {
             Error::Invalid(_) => Code::InvalidArgument,
-            Error::NotFound { .. } | Error::QueueNotFound(_) => Code::NotFound,
+            Error::NotFound { .. } | Error::QueueNotFound(_) | Error::MessageNotFound(_) => {
+                Code::NotFound
+            }
             Error::AlreadyExists(_) => Code::AlreadyExists,
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
             Error::Store(e) => e.code(),
@@ -71,6 +79,8 @@ pub struct Admin {
     limits: Limits,
     queue_limits: QueueLimits,
     writes: Arc<Mutex<()>>,
+    /// Wakes the delivery workers (after a redrive made deliveries due).
+    delivery_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Admin {
@@ -86,7 +96,14 @@ impl Admin {
             limits,
             queue_limits,
             writes: Arc::new(Mutex::new(())),
+            delivery_wake: Arc::default(),
         }
+    }
+
+    /// Wakes the delivery workers through `wake` when deliveries become due.
+    pub fn with_delivery_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Admin {
+        self.delivery_wake = wake;
+        self
     }
 
     /// Creates or replaces a rule; in force for every record published after it returns.
