@@ -17,6 +17,9 @@ mod bad_input;
 #[path = "../it/cli_queue.rs"]
 mod cli_queue;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/dead_letters.rs"]
+mod dead_letters;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/delivery.rs"]
 mod delivery;
 #[cfg(bucketbus_pg_it)]
@@ -24,6 +27,9 @@ mod delivery;
 mod durability;
 #[cfg(bucketbus_pg_it)]
 mod faults;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/ledger.rs"]
+mod ledger;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/metrics.rs"]
 mod metrics;
