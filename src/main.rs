@@ -37,6 +37,12 @@ enum Command {
     /// Create, inspect and delete queues; receive their messages.
     #[command(subcommand)]
     Queue(cli::queue::QueueCommand),
+    /// Inspect the delivery ledger: deliveries by filter, every attempt of a message.
+    #[command(subcommand)]
+    Deliveries(cli::deliveries::DeliveriesCommand),
+    /// List, redrive or purge dead HTTP deliveries.
+    #[command(subcommand)]
+    DeadLetters(cli::dead_letters::DeadLettersCommand),
     /// Print the annotated default configuration.
     PrintConfig,
     /// Measure bucketbus (see README: Benchmarks).
@@ -75,6 +81,12 @@ fn main() -> ExitCode {
             Command::Publish(args) => cli::publish::run(*args).await.map_err(Failure::Other),
             Command::Rule(command) => cli::rule::run(command).await.map_err(Failure::Other),
             Command::Queue(command) => cli::queue::run(command).await.map_err(Failure::Other),
+            Command::Deliveries(command) => {
+                cli::deliveries::run(command).await.map_err(Failure::Other)
+            }
+            Command::DeadLetters(command) => cli::dead_letters::run(command)
+                .await
+                .map_err(Failure::Other),
             Command::PrintConfig => {
                 print!("{}", config::EXAMPLE_CONFIG);
                 Ok(())

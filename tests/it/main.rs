@@ -8,6 +8,7 @@ pub const POSTGRES: bool = false;
 mod admin;
 mod bad_input;
 mod cli;
+mod cli_ledger;
 mod cli_queue;
 mod dead_letters;
 mod delivery;

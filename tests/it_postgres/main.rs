@@ -14,6 +14,9 @@ mod admin;
 #[path = "../it/bad_input.rs"]
 mod bad_input;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/cli_ledger.rs"]
+mod cli_ledger;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/cli_queue.rs"]
 mod cli_queue;
 #[cfg(bucketbus_pg_it)]
