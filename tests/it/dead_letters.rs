@@ -152,7 +152,7 @@ async fn a_filtered_redrive_sends_only_the_matching_dead_letter_once_the_endpoin
         .into_iter()
         .map(|d| d.endpoint)
         .collect();
-    assert_eq!(remaining, [b.clone()]);
+    assert_eq!(remaining, [b]);
     assert_eq!(dead_deliveries(&broker).await, 1);
     let redriven = pb::DeliveryFilter {
         origin: pb::DeliveryOrigin::Redriven.into(),
