@@ -1,6 +1,6 @@
 //! The store conformance suite of the delivery ledger: the attempt log that `record_attempts`
-//! keeps, deliveries by every filter field and page, one message with its deliveries and
-//! attempts, and the redrive and purge of dead deliveries. Run on SQLite and Postgres alike.
+//! keeps, deliveries by every filter field and page, and one message with its deliveries and
+//! attempts (dead letters: `dead_letter_tests`). Run on SQLite and Postgres alike.
 
 use std::time::Duration;
 
@@ -12,13 +12,13 @@ use super::{
     DeliveryOrigin, DeliveryRecord, DeliveryState, Message, NextState, Rule, Store,
 };
 
-const Y: &str = "http://127.0.0.1:9/ledger-y";
+pub(super) const Y: &str = "http://127.0.0.1:9/ledger-y";
 const Z: &str = "http://127.0.0.1:9/ledger-z";
 
-type Time = DateTime<Utc>;
+pub(super) type Time = DateTime<Utc>;
 
 /// Publishes a message of `rule` about `key` at `at`, with a delivery per subscription.
-async fn publish_key(store: &Store, rule: &Rule, key: &str, at: Time) -> Message {
+pub(super) async fn publish_key(store: &Store, rule: &Rule, key: &str, at: Time) -> Message {
     let m = message(store, rule, "body", at).await;
     let mut new = new_message(&m, sub_ids(rule));
     new.object_key = key.into();
@@ -30,7 +30,7 @@ async fn publish_key(store: &Store, rule: &Rule, key: &str, at: Time) -> Message
 }
 
 /// The outcome of attempt `n` of delivery `id`, started at `at` and taking 1.5 ms.
-fn outcome(
+pub(super) fn outcome(
     id: i64,
     n: u32,
     next: NextState,
@@ -49,7 +49,7 @@ fn outcome(
     }
 }
 
-fn entry(
+pub(super) fn entry(
     n: u32,
     outcome: AttemptOutcome,
     status: Option<u16>,
@@ -67,13 +67,13 @@ fn entry(
 }
 
 /// The ids of a message's deliveries, oldest first.
-async fn delivery_ids(store: &Store, m: &Message) -> Vec<i64> {
+pub(super) async fn delivery_ids(store: &Store, m: &Message) -> Vec<i64> {
     let record = store.message_record(&m.id).await.unwrap().unwrap();
     record.deliveries.iter().map(|d| d.delivery.id).collect()
 }
 
 /// Makes deliveries dead after one attempt answered 500.
-async fn kill(store: &Store, ids: &[i64], at: Time) {
+pub(super) async fn kill(store: &Store, ids: &[i64], at: Time) {
     let outcomes: Vec<AttemptRecord> = ids
         .iter()
         .map(|id| outcome(*id, 1, NextState::Dead, Some(500), "HTTP 500", at))
@@ -81,12 +81,12 @@ async fn kill(store: &Store, ids: &[i64], at: Time) {
     store.record_attempts(&outcomes, at).await.unwrap();
 }
 
-async fn listed(store: &Store, filter: &DeliveryFilter) -> Vec<i64> {
+pub(super) async fn listed(store: &Store, filter: &DeliveryFilter) -> Vec<i64> {
     let records = store.list_deliveries(filter, None, 1000).await.unwrap();
     records.iter().map(|r| r.id).collect()
 }
 
-async fn record_of(store: &Store, id: i64) -> DeliveryRecord {
+pub(super) async fn record_of(store: &Store, id: i64) -> DeliveryRecord {
     let all = DeliveryFilter::default();
     let record = store
         .list_deliveries(&all, Some(id + 1), 1)
@@ -98,7 +98,7 @@ async fn record_of(store: &Store, id: i64) -> DeliveryRecord {
 }
 
 /// Rows in the attempt log, across every delivery.
-async fn attempt_rows(store: &Store) -> i64 {
+pub(super) async fn attempt_rows(store: &Store) -> i64 {
     let sql = "SELECT COUNT(*) FROM delivery_attempts";
     match &store.backend {
         Backend::Sqlite(b) => sqlx::query_scalar(sql).fetch_one(&b.reader).await.unwrap(),
@@ -450,145 +450,6 @@ pub(crate) async fn suite_list_deliveries_pages_by_id(store: Store) {
     assert_eq!(seen, expected);
 }
 
-// ---- dead letters ----
-
-/// Redrive takes the oldest dead deliveries matching the filter, up to the limit: pending and
-/// due at `now`, attempts 0, origin Redriven, redriven_at `now`, last status and the attempt
-/// log kept (a new attempt is logged as attempt 1 after the old ones); `remaining` counts the
-/// dead ones still matching. Deliveries that are not dead never change.
-pub(crate) async fn suite_redrive_dead_deliveries_by_filter_and_limit(store: Store) {
-    let t0 = now();
-    let rule = put(&store, "photos", "thumbs", &[X, Y], t0).await;
-    let mut xs = Vec::new();
-    let mut ys = Vec::new();
-    for i in 0..3 {
-        let m = publish_key(&store, &rule, &format!("k/{i}"), t0).await;
-        let ids = delivery_ids(&store, &m).await;
-        xs.push(ids[0]);
-        ys.push(ids[1]);
-    }
-    let pending = publish_key(&store, &rule, "k/pending", t0).await;
-    let pending_ids = delivery_ids(&store, &pending).await;
-    let pending_x = pending_ids[0];
-    kill(&store, &[xs.clone(), ys.clone()].concat(), t0).await;
-
-    let t1 = t0 + secs(60);
-    let on_x = DeliveryFilter {
-        endpoint: Some(X.into()),
-        ..Default::default()
-    };
-    let done = store.redrive_dead_deliveries(&on_x, 2, t1).await.unwrap();
-    assert_eq!(
-        done,
-        BulkChange {
-            changed: 2,
-            remaining: 1
-        }
-    );
-    for id in &xs[..2] {
-        let r = record_of(&store, *id).await;
-        assert_eq!(
-            (r.state, r.attempts, r.origin),
-            (DeliveryState::Pending, 0, DeliveryOrigin::Redriven)
-        );
-        assert_eq!(
-            (r.redriven_at, r.next_attempt_at, r.updated_at),
-            (Some(t1), t1, t1)
-        );
-        assert_eq!(r.last_status, Some(500));
-    }
-    assert_eq!(record_of(&store, xs[2]).await.state, DeliveryState::Dead);
-    assert_eq!(
-        record_of(&store, pending_x).await.origin,
-        DeliveryOrigin::Published
-    );
-    let mut leased: Vec<i64> = store
-        .lease_due(t1, t1 + secs(10), 100, 100, &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|l| l.id)
-        .collect();
-    leased.sort_unstable();
-    assert_eq!(leased, [&xs[..2], &pending_ids[..]].concat());
-
-    let again = [outcome(xs[0], 1, NextState::Delivered, Some(204), "", t1)];
-    store.record_attempts(&again, t1).await.unwrap();
-    let record = store
-        .message_record(&record_of(&store, xs[0]).await.message_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        record.deliveries[0].attempts,
-        [
-            entry(1, AttemptOutcome::Dead, Some(500), "HTTP 500", t0),
-            entry(1, AttemptOutcome::Delivered, Some(204), "", t1),
-        ]
-    );
-
-    let rest = store.redrive_dead_deliveries(&on_x, 10, t1).await.unwrap();
-    assert_eq!(
-        rest,
-        BulkChange {
-            changed: 1,
-            remaining: 0
-        }
-    );
-    let none = store.redrive_dead_deliveries(&on_x, 10, t1).await.unwrap();
-    assert_eq!(none, BulkChange::default());
-    let counts = store.delivery_counts().await.unwrap();
-    assert_eq!((counts.pending, counts.delivered, counts.dead), (4, 1, 3));
-}
-
-/// Purge deletes the oldest dead deliveries matching the filter, up to the limit, with their
-/// attempt logs; deliveries that are not dead stay.
-pub(crate) async fn suite_purge_dead_deliveries_by_filter_and_limit(store: Store) {
-    let t0 = now();
-    let rule = put(&store, "photos", "thumbs", &[X, Y], t0).await;
-    let mut ys = Vec::new();
-    let mut xs = Vec::new();
-    for i in 0..3 {
-        let m = publish_key(&store, &rule, &format!("k/{i}"), t0).await;
-        let ids = delivery_ids(&store, &m).await;
-        xs.push(ids[0]);
-        ys.push(ids[1]);
-    }
-    kill(&store, &ys, t0).await;
-    let retry = NextState::Retry { at: t0 + secs(10) };
-    let x_retry = [outcome(xs[0], 1, retry, Some(500), "HTTP 500", t0)];
-    store.record_attempts(&x_retry, t0).await.unwrap();
-    assert_eq!(attempt_rows(&store).await, 4);
-
-    let on_y = DeliveryFilter {
-        endpoint: Some(Y.into()),
-        ..Default::default()
-    };
-    let done = store.purge_dead_deliveries(&on_y, 2).await.unwrap();
-    assert_eq!(
-        done,
-        BulkChange {
-            changed: 2,
-            remaining: 1
-        }
-    );
-    assert_eq!(listed(&store, &on_y).await, [ys[2]]);
-    assert_eq!(attempt_rows(&store).await, 2);
-    let all = DeliveryFilter::default();
-    let rest = store.purge_dead_deliveries(&all, 1000).await.unwrap();
-    assert_eq!(
-        rest,
-        BulkChange {
-            changed: 1,
-            remaining: 0
-        }
-    );
-    let mut left = listed(&store, &all).await;
-    left.sort_unstable();
-    assert_eq!(left, xs);
-    assert_eq!(attempt_rows(&store).await, 1);
-}
-
 // ---- SQLite ----
 
 macro_rules! sqlite_cases {
@@ -609,10 +470,6 @@ macro_rules! ledger_cases {
             record_attempts_logs_every_attempt => suite_record_attempts_logs_every_attempt;
             list_deliveries_by_every_filter_field => suite_list_deliveries_by_every_filter_field;
             list_deliveries_pages_by_id => suite_list_deliveries_pages_by_id;
-            redrive_dead_deliveries_by_filter_and_limit =>
-                suite_redrive_dead_deliveries_by_filter_and_limit;
-            purge_dead_deliveries_by_filter_and_limit =>
-                suite_purge_dead_deliveries_by_filter_and_limit;
         }
     };
 }

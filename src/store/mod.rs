@@ -636,6 +636,8 @@ impl Store {
 }
 
 #[cfg(test)]
+mod dead_letter_tests;
+#[cfg(test)]
 mod ledger_tests;
 #[cfg(test)]
 mod queue_dead_letter_tests;

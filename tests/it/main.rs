@@ -19,6 +19,7 @@ mod probes;
 mod publish;
 mod queue;
 mod queue_admin;
+mod queue_dead_letters;
 mod queue_handles;
 mod queue_lifecycle;
 mod queue_long_poll;

@@ -51,6 +51,9 @@ mod queue;
 #[path = "../it/queue_admin.rs"]
 mod queue_admin;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/queue_dead_letters.rs"]
+mod queue_dead_letters;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/queue_handles.rs"]
 mod queue_handles;
 #[cfg(bucketbus_pg_it)]
