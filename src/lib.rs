@@ -7,7 +7,7 @@
 //! - [`rules`]: pure rule validation, overlap checks and matching.
 //! - [`format`]: message encodings (OSS, S3) and MNS push envelopes.
 //! - [`ingest`]: records → matched messages → one group-committed append → result.
-//! - [`admin`]: rule and queue administration use cases.
+//! - [`admin`]: rule and queue administration, the delivery ledger and dead letters.
 //! - [`queue`]: the consumer side of queues: long-poll receive, delete, visibility, retention.
 //! - [`topics`]: topic retention: pruning delivered messages past their rule's retention.
 //! - [`store`]: the durable state (SQLite or Postgres); the only module that sees sqlx.

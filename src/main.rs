@@ -42,6 +42,12 @@ enum Command {
     Topic(cli::topic::TopicCommand),
     /// List HTTP endpoints with their circuit state, backlog and last error.
     Endpoints(cli::endpoints::EndpointsArgs),
+    /// Inspect the delivery ledger: deliveries by filter, every attempt of a message.
+    #[command(subcommand)]
+    Deliveries(cli::deliveries::DeliveriesCommand),
+    /// List, redrive or purge dead HTTP deliveries.
+    #[command(subcommand)]
+    DeadLetters(cli::dead_letters::DeadLettersCommand),
     /// Print the annotated default configuration.
     PrintConfig,
     /// Measure bucketbus (see README: Benchmarks).
@@ -82,6 +88,12 @@ fn main() -> ExitCode {
             Command::Queue(command) => cli::queue::run(command).await.map_err(Failure::Other),
             Command::Topic(command) => cli::topic::run(command).await.map_err(Failure::Other),
             Command::Endpoints(args) => cli::endpoints::run(args).await.map_err(Failure::Other),
+            Command::Deliveries(command) => {
+                cli::deliveries::run(command).await.map_err(Failure::Other)
+            }
+            Command::DeadLetters(command) => cli::dead_letters::run(command)
+                .await
+                .map_err(Failure::Other),
             Command::PrintConfig => {
                 print!("{}", config::EXAMPLE_CONFIG);
                 Ok(())

@@ -4,12 +4,16 @@
 //! queue cannot be deleted while a rule that sends to it is being saved.
 
 mod endpoints;
+mod ledger;
+mod paging;
+mod queue_dead_letters;
 mod queues;
 mod replay;
 mod test_events;
 mod url_check;
 
 pub use endpoints::EndpointStatus;
+pub use paging::{DEFAULT_LIMIT, DEFAULT_PAGE_SIZE, MAX_LIMIT, MAX_PAGE_SIZE, Page};
 pub use queues::QueueStatus;
 pub use replay::{ReplayError, ReplayRequest, ReplayStart, ReplayTotals};
 
@@ -39,6 +43,8 @@ pub enum Error {
     NotFound { bucket: String, name: String },
     #[error("queue {0:?} does not exist")]
     QueueNotFound(String),
+    #[error("message {0:?} does not exist")]
+    MessageNotFound(String),
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -51,7 +57,9 @@ impl HasCode for Error {
     fn code(&self) -> Code {
         match self {
             Error::Invalid(_) => Code::InvalidArgument,
-            Error::NotFound { .. } | Error::QueueNotFound(_) => Code::NotFound,
+            Error::NotFound { .. } | Error::QueueNotFound(_) | Error::MessageNotFound(_) => {
+                Code::NotFound
+            }
             Error::AlreadyExists(_) => Code::AlreadyExists,
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
             Error::Store(e) => e.code(),

@@ -18,6 +18,9 @@ pub enum QueueCommand {
     Delete(NameArgs),
     /// Receive messages and print them, decoding event messages.
     Receive(super::queue_receive::ReceiveArgs),
+    /// List, redrive or purge the queue's dead letters.
+    #[command(subcommand)]
+    DeadLetters(super::queue_dead_letters::QueueDeadLettersCommand),
 }
 
 #[derive(Parser)]
@@ -162,6 +165,7 @@ pub async fn run(command: QueueCommand) -> anyhow::Result<()> {
             Ok(())
         }
         QueueCommand::Receive(args) => super::queue_receive::run(args).await,
+        QueueCommand::DeadLetters(command) => super::queue_dead_letters::run(command).await,
     }
 }
 

@@ -317,6 +317,8 @@ async fn run_attempt(
                 next: NextState::Dead,
                 status: None,
                 error: Some(reason),
+                started_at: Utc::now(),
+                latency: Duration::ZERO,
             });
         }
         Err(e) => {
@@ -341,9 +343,11 @@ async fn run_attempt(
         account_id: &shared.settings.account_id,
         timeout: shared.settings.timeout,
     };
+    let started_at = Utc::now();
     let started = std::time::Instant::now();
     let result = attempt(&ctx, &subscription, delivery).await;
-    metrics::histogram!(names::ATTEMPT_SECONDS).record(started.elapsed().as_secs_f64());
+    let latency = started.elapsed();
+    metrics::histogram!(names::ATTEMPT_SECONDS).record(latency.as_secs_f64());
     match (probe, url) {
         (Some(probe), _) => probe.finish(&result, Utc::now()),
         (None, Some(url)) => shared.breakers.record(url, &result, Utc::now()),
@@ -389,6 +393,8 @@ async fn run_attempt(
         next,
         status,
         error,
+        started_at,
+        latency,
     })
 }
 

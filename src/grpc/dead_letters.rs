@@ -2,26 +2,52 @@
 
 use tonic::{Request, Response, Status};
 
+use super::ledger::{deliveries_page, filter};
 use super::pb;
+use super::status::status;
 use crate::admin::Admin;
 
 pub async fn list_dead_letters(
-    _admin: &Admin,
-    _request: Request<pb::ListDeadLettersRequest>,
+    admin: &Admin,
+    request: Request<pb::ListDeadLettersRequest>,
 ) -> Result<Response<pb::ListDeliveriesResponse>, Status> {
-    Err(Status::unimplemented("list_dead_letters: not built yet"))
+    let r = request.into_inner();
+    let filter = filter(r.filter).map_err(status)?;
+    let page = admin
+        .list_dead_letters(filter, r.page_size, &r.page_token)
+        .await
+        .map_err(status)?;
+    Ok(Response::new(deliveries_page(page)))
 }
 
 pub async fn redrive_dead_letters(
-    _admin: &Admin,
-    _request: Request<pb::RedriveDeadLettersRequest>,
+    admin: &Admin,
+    request: Request<pb::RedriveDeadLettersRequest>,
 ) -> Result<Response<pb::RedriveDeadLettersResponse>, Status> {
-    Err(Status::unimplemented("redrive_dead_letters: not built yet"))
+    let r = request.into_inner();
+    let filter = filter(r.filter).map_err(status)?;
+    let done = admin
+        .redrive_dead_letters(filter, r.limit)
+        .await
+        .map_err(status)?;
+    Ok(Response::new(pb::RedriveDeadLettersResponse {
+        redriven: done.changed,
+        remaining: done.remaining,
+    }))
 }
 
 pub async fn purge_dead_letters(
-    _admin: &Admin,
-    _request: Request<pb::PurgeDeadLettersRequest>,
+    admin: &Admin,
+    request: Request<pb::PurgeDeadLettersRequest>,
 ) -> Result<Response<pb::PurgeDeadLettersResponse>, Status> {
-    Err(Status::unimplemented("purge_dead_letters: not built yet"))
+    let r = request.into_inner();
+    let filter = filter(r.filter).map_err(status)?;
+    let done = admin
+        .purge_dead_letters(filter, r.limit)
+        .await
+        .map_err(status)?;
+    Ok(Response::new(pb::PurgeDeadLettersResponse {
+        purged: done.changed,
+        remaining: done.remaining,
+    }))
 }

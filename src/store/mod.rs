@@ -4,19 +4,27 @@
 //! Only this module sees sqlx; SQLite is the embedded backend, Postgres the one replicas share.
 
 mod backlog;
+mod ledger;
+mod ledger_sql;
 pub mod pg_schema;
 mod postgres;
 mod queue_cache;
+mod queue_dead_letters;
 mod queues;
 mod retained;
 mod rows;
 mod signals;
 mod sqlite;
+mod sqlite_ledger;
 mod sqlite_queues;
 mod sqlite_retained;
 mod writer;
 
 pub use backlog::{Backlog, EndpointBacklog, QueueBacklog};
+pub use ledger::{
+    AttemptLogEntry, AttemptOutcome, BulkChange, DeliveryFilter, DeliveryOrigin, DeliveryRecord,
+    LoggedDelivery, MessageRecord,
+};
 pub use queues::{NewQueueMessage, QueueEntry, Receipt, ReceiveSpec, Received};
 pub use retained::{ReplayBatch, Replayed, TopicPosition};
 pub use signals::QueueSignals;
@@ -104,7 +112,7 @@ pub enum NextState {
     Dead,
 }
 
-/// The recorded result of one attempt.
+/// The recorded result of one attempt (it also becomes a row of the delivery's attempt log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttemptRecord {
     pub delivery_id: i64,
@@ -113,6 +121,36 @@ pub struct AttemptRecord {
     pub next: NextState,
     pub status: Option<u16>,
     pub error: Option<String>,
+    /// When the attempt began.
+    pub started_at: DateTime<Utc>,
+    /// From sending the request to the end of the response (or the failure).
+    pub latency: std::time::Duration,
+}
+
+impl AttemptRecord {
+    /// The state the delivery moves to, which is also the attempt's outcome code (0 retry /
+    /// pending, 1 delivered, 2 dead), and the next attempt time stored with it.
+    fn state_and_next(&self, now: DateTime<Utc>) -> (i64, i64) {
+        match self.next {
+            NextState::Delivered => (1, ms(now)),
+            NextState::Retry { at } => (0, ms(at)),
+            NextState::Dead => (2, ms(now)),
+        }
+    }
+
+    fn latency_us(&self) -> i64 {
+        i64::try_from(self.latency.as_micros()).unwrap_or(i64::MAX)
+    }
+}
+
+/// The outcomes of one batch with at most one per (delivery, attempt): a second outcome of the
+/// same attempt (a lease that ran out while its attempt was still running) would change nothing.
+fn distinct_attempts(attempts: &[AttemptRecord]) -> Vec<&AttemptRecord> {
+    let mut seen = std::collections::HashSet::with_capacity(attempts.len());
+    attempts
+        .iter()
+        .filter(|a| seen.insert((a.delivery_id, a.attempts)))
+        .collect()
 }
 
 /// A delivery as stored (for inspection and tests).
@@ -311,7 +349,9 @@ impl Store {
         on_backend!(self, b => b.lease_due(now, lease_until, limit, per_subscription, in_flight).await)
     }
 
-    /// Writes the results of attempts, all in one transaction.
+    /// Writes the results of attempts, all in one transaction: each moves its delivery on and
+    /// adds a row to the delivery's attempt log. A late outcome (the delivery's lease ran out
+    /// and another attempt was recorded since) changes nothing and is not logged.
     pub async fn record_attempts(
         &self,
         attempts: &[AttemptRecord],
@@ -584,11 +624,89 @@ impl Store {
         on_backend!(self, b => b.replay_batch(batch, now).await)
     }
 
+    // ---- the delivery ledger and dead letters ----
+
+    /// Deliveries matching `filter`, newest (highest id) first, only those with an id below
+    /// `before_id` when set, at most `limit`.
+    pub async fn list_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeliveryRecord>> {
+        on_backend!(self, b => b.list_deliveries(filter, before_id, limit).await)
+    }
+
+    /// A message with every delivery of it and every attempt of each; `None` if unknown.
+    pub async fn message_record(&self, message_id: &str) -> Result<Option<MessageRecord>> {
+        on_backend!(self, b => b.message_record(message_id).await)
+    }
+
+    /// Makes up to `limit` dead deliveries matching `filter` (oldest first) pending and due at
+    /// `now`, with the attempt counter reset and marked redriven at `now`; their attempt logs
+    /// are kept. Counts the dead ones still matching.
+    pub async fn redrive_dead_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<BulkChange> {
+        on_backend!(self, b => b.redrive_dead_deliveries(filter, limit, now).await)
+    }
+
+    /// Deletes up to `limit` dead deliveries matching `filter` (oldest first) with their
+    /// attempt logs. Counts the dead ones still matching.
+    pub async fn purge_dead_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        limit: u32,
+    ) -> Result<BulkChange> {
+        on_backend!(self, b => b.purge_dead_deliveries(filter, limit).await)
+    }
+
+    /// A queue's dead letters (kept in it after `max_receive_count` receives), newest (highest
+    /// row id) first, only those with a row id below `before_row` when set, at most `limit`.
+    pub async fn list_queue_dead_letters(
+        &self,
+        queue_id: i64,
+        before_row: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<QueueEntry>> {
+        on_backend!(self, b => b.list_queue_dead_letters(queue_id, before_row, limit).await)
+    }
+
+    /// Makes up to `limit` of a queue's dead letters (oldest first) receivable at `now` with
+    /// their dequeue count reset. With `from_dead_letter_queue`, the rest of the limit moves
+    /// the messages this queue received as a dead-letter queue back to the queue each came
+    /// from, as new; a message whose queue no longer exists, or that a consumer of this queue
+    /// has in flight, stays (and is not counted as remaining). Wakes the receivers of every
+    /// queue that got a message.
+    pub async fn redrive_queue_dead_letters(
+        &self,
+        queue: (i64, &str),
+        limit: u32,
+        from_dead_letter_queue: bool,
+        now: DateTime<Utc>,
+    ) -> Result<BulkChange> {
+        on_backend!(self, b => b.redrive_queue_dead_letters(queue, limit, from_dead_letter_queue, now).await)
+    }
+
+    /// Deletes up to `limit` of a queue's dead letters (oldest first).
+    pub async fn purge_queue_dead_letters(&self, queue_id: i64, limit: u32) -> Result<BulkChange> {
+        on_backend!(self, b => b.purge_queue_dead_letters(queue_id, limit).await)
+    }
+
     pub async fn close(&self) {
         on_backend!(self, b => b.close().await)
     }
 }
 
+#[cfg(test)]
+mod dead_letter_tests;
+#[cfg(test)]
+mod ledger_tests;
+#[cfg(test)]
+mod queue_dead_letter_tests;
 #[cfg(test)]
 mod queue_tests;
 #[cfg(test)]

@@ -39,6 +39,9 @@ pub async fn drop_schemas_starting_with(base: &str, prefix: &str) -> Result<()> 
                  FOR s IN SELECT nspname FROM pg_namespace
                           WHERE left(nspname, {len}) = '{prefix}' LOOP
                      EXECUTE format('DROP SCHEMA %I CASCADE', s);
+                     -- One schema per transaction: dropping many at once can exhaust the
+                     -- server's lock table (max_locks_per_transaction).
+                     COMMIT;
                  END LOOP;
              END $$",
             len = prefix.len()

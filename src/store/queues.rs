@@ -102,7 +102,7 @@ fn queue_from_row(row: &SqliteRow) -> Result<QueueInfo> {
     })
 }
 
-fn entry_from_row(row: &SqliteRow) -> Result<QueueEntry> {
+pub(super) fn entry_from_row(row: &SqliteRow) -> Result<QueueEntry> {
     Ok(QueueEntry {
         row_id: row.try_get("id")?,
         receipt_gen: row.try_get("receipt_gen")?,

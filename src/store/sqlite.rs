@@ -21,7 +21,7 @@ use super::signals::QueueSignals;
 use super::writer::Writes;
 use super::{
     AppendItem, Appended, AttemptRecord, DeliveryCounts, DeliveryState, DeliveryView, Error,
-    LeasedDelivery, NextState, PutRuleOutcome, Result,
+    LeasedDelivery, PutRuleOutcome, Result,
 };
 use super::{ms, time};
 use crate::model::{EventSet, Message, Rule, RuleSpec, Subscription};
@@ -451,17 +451,35 @@ impl SqliteStore {
         if attempts.is_empty() {
             return Ok(());
         }
-        let rows: Vec<serde_json::Value> = attempts
-            .iter()
+        let rows: Vec<serde_json::Value> = super::distinct_attempts(attempts)
+            .into_iter()
             .map(|a| {
-                let (state, next) = match a.next {
-                    NextState::Delivered => (1, ms(now)),
-                    NextState::Retry { at } => (0, ms(at)),
-                    NextState::Dead => (2, ms(now)),
-                };
-                json!([a.delivery_id, state, a.attempts, next, a.status, a.error])
+                let (state, next) = a.state_and_next(now);
+                json!([
+                    a.delivery_id,
+                    state,
+                    a.attempts,
+                    next,
+                    a.status,
+                    a.error,
+                    ms(a.started_at),
+                    a.latency_us()
+                ])
             })
             .collect();
+        let rows = to_json(&rows)?;
+        // The log first, while the guard below still sees the delivery as the attempt left it.
+        sqlx::query(
+            "INSERT INTO delivery_attempts
+                 (delivery_id, attempt, started_at, latency_us, status, error, outcome)
+             SELECT d.id, v.value ->> 2, v.value ->> 6, v.value ->> 7, v.value ->> 4,
+                    v.value ->> 5, v.value ->> 1
+             FROM json_each(?1) AS v JOIN deliveries d ON d.id = v.value ->> 0
+             WHERE d.state = 0 AND d.attempts = (v.value ->> 2) - 1",
+        )
+        .bind(&rows)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "UPDATE deliveries SET state = v.value ->> 1, attempts = v.value ->> 2,
                  next_attempt_at = v.value ->> 3, last_status = v.value ->> 4,
@@ -471,7 +489,7 @@ impl SqliteStore {
                -- A late outcome (its lease ran out and another attempt was made) changes nothing.
                AND deliveries.state = 0 AND deliveries.attempts = (v.value ->> 2) - 1",
         )
-        .bind(to_json(&rows)?)
+        .bind(&rows)
         .bind(ms(now))
         .execute(&mut *tx)
         .await?;

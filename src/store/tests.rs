@@ -75,7 +75,7 @@ pub(super) async fn put(
         .rule
 }
 
-fn sub_ids(rule: &Rule) -> Vec<i64> {
+pub(super) fn sub_ids(rule: &Rule) -> Vec<i64> {
     rule.subscriptions.iter().map(|s| s.id).collect()
 }
 
@@ -115,7 +115,7 @@ pub(super) fn item(record_id: Option<&str>, result: &str, messages: Vec<NewMessa
 }
 
 /// Appends one message of `rule` for all its subscriptions, due at `at`.
-async fn publish(store: &Store, rule: &Rule, body: &str, at: DateTime<Utc>) -> Message {
+pub(super) async fn publish(store: &Store, rule: &Rule, body: &str, at: DateTime<Utc>) -> Message {
     let m = message(store, rule, body, at).await;
     let items = [item(None, "ok", vec![new_message(&m, sub_ids(rule))])];
     assert_eq!(
@@ -183,6 +183,8 @@ fn attempt(
         next,
         status,
         error,
+        started_at: Utc::now(),
+        latency: std::time::Duration::from_micros(1500),
     }
 }
 

@@ -43,6 +43,8 @@ async fn finish(store: &Store, m: &Message, states: &[NextState], at: DateTime<U
             next: *next,
             status: Some(200),
             error: None,
+            started_at: at,
+            latency: std::time::Duration::from_millis(1),
         })
         .collect();
     store.record_attempts(&records, at).await.unwrap();

@@ -20,8 +20,14 @@ mod bad_input;
 #[path = "../it/circuit_breaker.rs"]
 mod circuit_breaker;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/cli_ledger.rs"]
+mod cli_ledger;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/cli_queue.rs"]
 mod cli_queue;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/dead_letters.rs"]
+mod dead_letters;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/delivery.rs"]
 mod delivery;
@@ -30,6 +36,9 @@ mod delivery;
 mod durability;
 #[cfg(bucketbus_pg_it)]
 mod faults;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/ledger.rs"]
+mod ledger;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/metrics.rs"]
 mod metrics;
@@ -47,6 +56,9 @@ mod queue;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/queue_admin.rs"]
 mod queue_admin;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/queue_dead_letters.rs"]
+mod queue_dead_letters;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/queue_handles.rs"]
 mod queue_handles;

@@ -8,8 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::super::{
-    AttemptRecord, DeliveryCounts, DeliveryState, DeliveryView, Error, LeasedDelivery, NextState,
-    Result,
+    AttemptRecord, DeliveryCounts, DeliveryState, DeliveryView, Error, LeasedDelivery, Result,
 };
 use super::topics::message_from_row;
 use super::{PgStore, ms, time};
@@ -220,20 +219,38 @@ async fn record_in(
         return Ok(());
     }
     let (mut ids, mut states, mut counts, mut nexts) = (vec![], vec![], vec![], vec![]);
-    let (mut statuses, mut errors) = (vec![], vec![]);
-    for a in attempts {
-        let (state, next) = match a.next {
-            NextState::Delivered => (1_i64, ms(now)),
-            NextState::Retry { at } => (0, ms(at)),
-            NextState::Dead => (2, ms(now)),
-        };
+    let (mut statuses, mut errors, mut starts, mut latencies) = (vec![], vec![], vec![], vec![]);
+    for a in super::super::distinct_attempts(attempts) {
+        let (state, next) = a.state_and_next(now);
         ids.push(a.delivery_id);
         states.push(state);
         counts.push(i64::from(a.attempts));
         nexts.push(next);
         statuses.push(a.status.map(i64::from));
         errors.push(a.error.as_deref());
+        starts.push(ms(a.started_at));
+        latencies.push(a.latency_us());
     }
+    // The log first, while the guard below still sees the delivery as the attempt left it.
+    sqlx::query(
+        "INSERT INTO delivery_attempts
+             (delivery_id, attempt, started_at, latency_us, status, error, outcome)
+         SELECT d.id, v.attempts, v.started_at, v.latency_us, v.status, v.error, v.outcome
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
+                     $6::bigint[], $7::text[])
+             AS v(id, outcome, attempts, started_at, latency_us, status, error)
+         JOIN deliveries d ON d.id = v.id
+         WHERE d.state = 0 AND d.attempts = v.attempts - 1",
+    )
+    .bind(&ids)
+    .bind(&states)
+    .bind(&counts)
+    .bind(&starts)
+    .bind(&latencies)
+    .bind(&statuses)
+    .bind(&errors)
+    .execute(&mut *tx)
+    .await?;
     sqlx::query(
         "UPDATE deliveries SET state = v.state, attempts = v.attempts,
              next_attempt_at = v.next_attempt_at, last_status = v.last_status,

@@ -5,8 +5,10 @@
 //! static and prepared once.
 
 mod deliveries;
+mod ledger;
 mod notify;
 mod queue_admin;
+mod queue_dead_letters;
 mod queues;
 mod retained;
 mod rules;
