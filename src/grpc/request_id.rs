@@ -5,7 +5,7 @@
 use axum::http::{HeaderName, Request};
 use tower::ServiceBuilder;
 use tower::layer::util::{Identity, Stack};
-use tower_http::classify::{GrpcErrorsAsFailures, SharedClassifier};
+use tower_http::classify::{GrpcCode, GrpcErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -32,12 +32,32 @@ type Layers = Stack<
     >,
 >;
 
+/// Statuses that answer a caller's mistake, not a broker failure: they are not logged as
+/// errors (a scanner without a token, or a client sending bad input, must not flood the log).
+const CALLER_ERRORS: [GrpcCode; 8] = [
+    GrpcCode::Cancelled,
+    GrpcCode::InvalidArgument,
+    GrpcCode::NotFound,
+    GrpcCode::AlreadyExists,
+    GrpcCode::PermissionDenied,
+    GrpcCode::FailedPrecondition,
+    GrpcCode::OutOfRange,
+    GrpcCode::Unauthenticated,
+];
+
+fn classifier() -> SharedClassifier<GrpcErrorsAsFailures> {
+    let classifier = CALLER_ERRORS
+        .into_iter()
+        .fold(GrpcErrorsAsFailures::new(), GrpcErrorsAsFailures::with_success);
+    SharedClassifier::new(classifier)
+}
+
 /// Sets a missing request id, opens the request's span, and echoes the id in the response.
 pub fn layers() -> ServiceBuilder<Layers> {
     let header = HeaderName::from_static(HEADER);
     ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuid))
-        .layer(TraceLayer::new_for_grpc().make_span_with(
+        .layer(TraceLayer::new(classifier()).make_span_with(
             span::<tonic::body::Body> as fn(&Request<tonic::body::Body>) -> tracing::Span,
         ))
         .layer(PropagateRequestIdLayer::new(header))
