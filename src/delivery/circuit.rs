@@ -8,7 +8,7 @@
 //! not one per rule). The state lives in this broker's memory only; replicas sharing Postgres
 //! each keep their own breakers, and a restart starts with every circuit closed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -304,6 +304,23 @@ impl Breakers {
             Some(Decision::Hold { until }) => Admission::Hold { until },
             Some(Decision::Go) | None => Admission::Go,
         }
+    }
+
+    /// The URLs whose circuit is open at `now`, before its probe time: no attempt to them may
+    /// start, so the dispatcher leases none of their deliveries (nothing is written for them
+    /// while the endpoint is held).
+    pub fn held_urls(&self, now: DateTime<Utc>) -> HashSet<String> {
+        if self.settings.failures == 0 {
+            return HashSet::new();
+        }
+        lock(&self.circuits)
+            .iter()
+            .filter(|(_, circuit)| {
+                let health = circuit.health(now);
+                health.state == CircuitState::Open && health.open_until.is_some_and(|t| t > now)
+            })
+            .map(|(url, _)| url.clone())
+            .collect()
     }
 
     /// Records the result of an ordinary (non-probe) attempt to `url`.

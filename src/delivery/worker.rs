@@ -100,11 +100,24 @@ async fn dispatch(
 ) {
     let lane_depth = shared.settings.concurrency_per_endpoint * LANE_DEPTH;
     while !cancel.is_cancelled() {
-        let in_flight: Vec<(i64, usize)> = lock(&shared.lanes)
+        let mut in_flight: HashMap<i64, usize> = lock(&shared.lanes)
             .iter()
             .map(|(id, lane)| (*id, lane.in_flight))
             .collect();
-        let total: usize = in_flight.iter().map(|(_, n)| n).sum();
+        let total: usize = in_flight.values().sum();
+        // The lanes of endpoints held by an open circuit count as full: none of their
+        // deliveries is leased (and given back) until the circuit lets its probe through.
+        let held = shared.breakers.held_urls(Utc::now());
+        if !held.is_empty() {
+            for (id, subscription) in lock(&shared.subscriptions).iter() {
+                if let EndpointTarget::Http { url, .. } = &subscription.endpoint.target
+                    && held.contains(url)
+                {
+                    in_flight.insert(*id, lane_depth);
+                }
+            }
+        }
+        let in_flight: Vec<(i64, usize)> = in_flight.into_iter().collect();
         let free = shared.settings.max_in_flight.saturating_sub(total);
         let limit = free.min(LEASE_BATCH);
         let mut leased = 0;

@@ -242,3 +242,23 @@ async fn waiters_are_woken_when_the_probe_finishes() {
         "after the probe succeeded the waiter goes"
     );
 }
+
+#[test]
+fn held_urls_are_the_open_circuits_before_their_probe_time() {
+    let breakers = Breakers::new(settings(2));
+    let other = "http://hooks.example/b";
+    assert!(matches!(breakers.admit(other, at(0)), Admission::Go));
+    breakers.record(other, &status(204), at(0));
+    assert!(breakers.held_urls(at(0)).is_empty(), "closed circuits hold nothing");
+    fail(&breakers, 2, at(0));
+    let held = breakers.held_urls(at(1));
+    assert_eq!(held.len(), 1);
+    assert!(held.contains(URL), "{held:?}");
+    assert!(
+        breakers.held_urls(at(5)).is_empty(),
+        "at its probe time an open circuit is no longer held: its deliveries are leased again"
+    );
+    let disabled = Breakers::new(settings(0));
+    disabled.record(URL, &status(500), at(0));
+    assert!(disabled.held_urls(at(0)).is_empty());
+}
