@@ -7,16 +7,27 @@ use super::ledger_view::progress;
 pub type Step = (u64, u64);
 
 /// Runs `call` until `remaining` is 0 (or a call changes nothing, which means the rest cannot
-/// be changed now); returns how many were changed in all.
+/// be changed now, or as many as the first call found in all have been changed: what matches
+/// later, such as redriven deliveries that died again, is left for another run instead of
+/// being redriven over and over); returns how many were changed in all.
 pub async fn until_done<F, Fut>(verb: &str, mut call: F) -> anyhow::Result<u64>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = anyhow::Result<Step>>,
 {
     let (mut done, mut remaining) = call().await?;
-    let bar = progress(done + remaining, verb);
+    let total = done + remaining;
+    let bar = progress(total, verb);
     bar.inc(done);
     while remaining > 0 {
+        if done >= total {
+            bar.finish_and_clear();
+            eprintln!(
+                "{remaining} more matching since the start (e.g. redriven again and dead again); \
+                 run the command again to include them"
+            );
+            return Ok(done);
+        }
         let (changed, left) = call().await?;
         if changed == 0 {
             bar.abandon();
@@ -48,6 +59,19 @@ mod tests {
         .await
         .unwrap();
         assert_eq!((done, *calls.borrow()), (10, 3));
+    }
+
+    #[tokio::test]
+    async fn stops_after_as_many_as_the_first_call_found() {
+        // Every call finds 2 more: what it changed matched again (redriven, dead again).
+        let calls = RefCell::new(0);
+        let done = until_done("redriven", || async {
+            *calls.borrow_mut() += 1;
+            Ok((2, 2))
+        })
+        .await
+        .unwrap();
+        assert_eq!((done, *calls.borrow()), (4, 2));
     }
 
     #[tokio::test]

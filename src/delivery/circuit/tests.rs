@@ -249,7 +249,10 @@ fn held_urls_are_the_open_circuits_before_their_probe_time() {
     let other = "http://hooks.example/b";
     assert!(matches!(breakers.admit(other, at(0)), Admission::Go));
     breakers.record(other, &status(204), at(0));
-    assert!(breakers.held_urls(at(0)).is_empty(), "closed circuits hold nothing");
+    assert!(
+        breakers.held_urls(at(0)).is_empty(),
+        "closed circuits hold nothing"
+    );
     fail(&breakers, 2, at(0));
     let held = breakers.held_urls(at(1));
     assert_eq!(held.len(), 1);
