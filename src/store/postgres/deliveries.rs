@@ -231,35 +231,28 @@ async fn record_in(
         starts.push(ms(a.started_at));
         latencies.push(a.latency_us());
     }
-    // The log first, while the guard below still sees the delivery as the attempt left it.
+    // One statement: the update's guard is re-checked once the row is locked, and only the
+    // outcomes it applied are logged (a concurrent late outcome from another replica is not).
     sqlx::query(
-        "INSERT INTO delivery_attempts
+        "WITH v AS (
+             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],
+                                  $5::bigint[], $6::text[], $8::bigint[], $9::bigint[])
+                 AS v(id, state, attempts, next_attempt_at, last_status, last_error,
+                      started_at, latency_us)),
+         applied AS (
+             UPDATE deliveries SET state = v.state, attempts = v.attempts,
+                 next_attempt_at = v.next_attempt_at, last_status = v.last_status,
+                 last_error = v.last_error, updated_at = $7
+             FROM v
+             WHERE deliveries.id = v.id
+               -- A late outcome (its lease ran out and another attempt was made) changes
+               -- nothing.
+               AND deliveries.state = 0 AND deliveries.attempts = v.attempts - 1
+             RETURNING deliveries.id, deliveries.attempts)
+         INSERT INTO delivery_attempts
              (delivery_id, attempt, started_at, latency_us, status, error, outcome)
-         SELECT d.id, v.attempts, v.started_at, v.latency_us, v.status, v.error, v.outcome
-         FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[],
-                     $6::bigint[], $7::text[])
-             AS v(id, outcome, attempts, started_at, latency_us, status, error)
-         JOIN deliveries d ON d.id = v.id
-         WHERE d.state = 0 AND d.attempts = v.attempts - 1",
-    )
-    .bind(&ids)
-    .bind(&states)
-    .bind(&counts)
-    .bind(&starts)
-    .bind(&latencies)
-    .bind(&statuses)
-    .bind(&errors)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "UPDATE deliveries SET state = v.state, attempts = v.attempts,
-             next_attempt_at = v.next_attempt_at, last_status = v.last_status,
-             last_error = v.last_error, updated_at = $7
-         FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])
-             AS v(id, state, attempts, next_attempt_at, last_status, last_error)
-         WHERE deliveries.id = v.id
-           -- A late outcome (its lease ran out and another attempt was made) changes nothing.
-           AND deliveries.state = 0 AND deliveries.attempts = v.attempts - 1",
+         SELECT v.id, v.attempts, v.started_at, v.latency_us, v.last_status, v.last_error, v.state
+         FROM v JOIN applied ON applied.id = v.id AND applied.attempts = v.attempts",
     )
     .bind(&ids)
     .bind(&states)
@@ -268,6 +261,8 @@ async fn record_in(
     .bind(&statuses)
     .bind(&errors)
     .bind(ms(now))
+    .bind(&starts)
+    .bind(&latencies)
     .execute(&mut *tx)
     .await?;
     Ok(())
