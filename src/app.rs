@@ -157,6 +157,13 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
             None => "on",
         });
     tracing::info!(%grpc_addr, %http_addr, database = %settings.database_url, auth = %auth.summary(), tls, "bucketbus is serving.");
+    if !grpc_addr.ip().is_loopback() {
+        for role in crate::auth::Role::ALL {
+            if auth.is_open(role) && role != crate::auth::Role::Metrics {
+                tracing::warn!(%grpc_addr, %role, "The gRPC listener is reachable from other hosts and the {role} role needs no token: set auth.{role}_tokens.");
+            }
+        }
+    }
     Ok(Running {
         grpc_addr,
         http_addr,

@@ -99,6 +99,13 @@ mod tests {
             !shown.contains("hunter2-pw") && shown.contains("password=***"),
             "{shown}"
         );
+
+        let url = DatabaseUrl::from("postgres://db/bb?sslmode=verify-full&sslpassword=key-pw");
+        let shown = format!("{url:?}");
+        assert!(
+            !shown.contains("key-pw") && shown.contains("sslpassword=***"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -114,9 +114,11 @@ pub async fn attempt(
         },
         Err(e) => match refusal(&e) {
             Some(refused) => refused_attempt(refused),
+            // Without the URL: the error is stored in the ledger and logged, and some endpoint
+            // URLs carry a secret in their path (chat webhooks).
             None => AttemptResult::Failed {
                 status: None,
-                error: error_chain(&e),
+                error: error_chain(&e.without_url()),
                 retry_after: None,
             },
         },

@@ -390,6 +390,7 @@ impl Breakers {
         };
         metrics::counter!(names::CIRCUIT_TRANSITIONS, "to" => to.as_str()).increment(1);
         metrics::gauge!(names::OPEN_CIRCUITS).set(open as f64);
+        let url = super::client::loggable(url);
         match transition {
             Transition::Opened => {
                 tracing::warn!(%url, "Endpoint circuit opened: no attempts until its probe.")

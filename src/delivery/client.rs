@@ -89,3 +89,40 @@ pub fn refusal<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e R
     }
     None
 }
+
+/// `url` as logs show it: scheme, host and port only (`https://hooks.example/…`), since some
+/// endpoint URLs carry a secret in their path or query (chat webhooks).
+pub fn loggable(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) if parsed.host_str().is_some() => {
+            let host = parsed.host_str().unwrap_or_default();
+            let port = parsed.port().map(|p| format!(":{p}")).unwrap_or_default();
+            let rest = if parsed.path() == "/" && parsed.query().is_none() {
+                "/"
+            } else {
+                "/…"
+            };
+            format!("{}://{host}{port}{rest}", parsed.scheme())
+        }
+        _ => "<an endpoint URL that cannot be parsed>".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod loggable_tests {
+    use super::loggable;
+
+    #[test]
+    fn keeps_scheme_host_and_port_only() {
+        assert_eq!(
+            loggable("https://hooks.slack.com/services/T0/B0/secret?x=1"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(loggable("http://10.0.0.5:8080/"), "http://10.0.0.5:8080/");
+        assert_eq!(loggable("http://[::1]:9/a"), "http://[::1]:9/…");
+        assert_eq!(
+            loggable("not a url"),
+            "<an endpoint URL that cannot be parsed>"
+        );
+    }
+}

@@ -97,7 +97,7 @@ impl Pusher {
                 latency,
             },
             AttemptResult::Failed { status, error, .. } => {
-                tracing::info!(bucket = %rule.spec.bucket, rule = %rule.spec.name, %url, %error, "Test event failed.");
+                tracing::info!(bucket = %rule.spec.bucket, rule = %rule.spec.name, url = %super::client::loggable(url), %error, "Test event failed.");
                 TestEventResult {
                     url: url.to_string(),
                     ok: false,

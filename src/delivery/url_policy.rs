@@ -88,6 +88,11 @@ enum Class {
     Unspecified,
     Multicast,
     Broadcast,
+    /// Special-purpose ranges no endpoint should be in: IETF protocol assignments
+    /// (192.0.0.0/24), benchmarking (198.18.0.0/15), reserved (240.0.0.0/4), and the NAT64
+    /// local-use prefix 64:ff9b:1::/48 (where the IPv4 address sits depends on the operator's
+    /// prefix length, so it cannot be judged by the address it carries).
+    Reserved,
 }
 
 impl UrlPolicy {
@@ -121,6 +126,7 @@ impl UrlPolicy {
             Class::Unspecified => Err(refused("unspecified address".into())),
             Class::Multicast => Err(refused("multicast".into())),
             Class::Broadcast => Err(refused("broadcast".into())),
+            Class::Reserved => Err(refused("reserved range".into())),
         }
     }
 
@@ -171,8 +177,8 @@ impl UrlPolicy {
 }
 
 /// The IPv4 address an IPv6 address stands for: IPv4-mapped `::ffff:a.b.c.d`,
-/// IPv4-compatible `::a.b.c.d` (deprecated, but still routed by some stacks) and the NAT64
-/// well-known prefix `64:ff9b::/96`.
+/// IPv4-compatible `::a.b.c.d` (deprecated, but still routed by some stacks), the NAT64
+/// well-known prefix `64:ff9b::/96` and 6to4 `2002:AABB:CCDD::/48`.
 fn ipv4_carried(ip: IpAddr) -> Option<Ipv4Addr> {
     let IpAddr::V6(v6) = ip else {
         return None;
@@ -185,6 +191,9 @@ fn ipv4_carried(ip: IpAddr) -> Option<Ipv4Addr> {
     let s = v6.segments();
     let compatible = s[..6] == [0; 6] && u32::from(low) > 1;
     let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    if s[0] == 0x2002 {
+        return Some(Ipv4Addr::from((u32::from(s[1]) << 16) | u32::from(s[2])));
+    }
     (compatible || nat64).then_some(low)
 }
 
@@ -212,6 +221,11 @@ fn classify_v4(ip: Ipv4Addr) -> Class {
         Class::Multicast
     } else if ip.is_broadcast() {
         Class::Broadcast
+    } else if (a == 192 && b == 0 && ip.octets()[2] == 0)
+        || (a == 198 && (b & 0xfe) == 18)
+        || a >= 240
+    {
+        Class::Reserved
     } else {
         Class::Public
     }
@@ -228,8 +242,11 @@ fn classify_v6(ip: Ipv6Addr) -> Class {
         Class::Loopback
     } else if first & 0xffc0 == 0xfe80 {
         Class::LinkLocal
-    } else if first & 0xfe00 == 0xfc00 {
+    } else if first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfec0 {
+        // Unique local addresses; deprecated site-local ones.
         Class::Private
+    } else if ip.segments()[..3] == [0x64, 0xff9b, 1] {
+        Class::Reserved
     } else if ip.is_multicast() {
         Class::Multicast
     } else {

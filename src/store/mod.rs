@@ -228,10 +228,12 @@ fn time(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
 }
 
-/// A database URL fit for messages: any password (user info or `password=` query parameter)
-/// is replaced by `***`; a URL that cannot be parsed is not shown if it may hold one.
+/// A database URL fit for messages: any password (user info, or a query parameter such as
+/// `password=` or `sslpassword=`) is replaced by `***`; a URL that cannot be parsed is not
+/// shown if it may hold one.
 pub fn redacted(url: &str) -> String {
-    let is_password = |key: &str| key.eq_ignore_ascii_case("password");
+    // `password`, `sslpassword` and any other key naming a password.
+    let is_password = |key: &str| key.to_ascii_lowercase().ends_with("password");
     let Ok(mut parsed) = url::Url::parse(url) else {
         return if url.contains('@') || url.to_ascii_lowercase().contains("password") {
             "<a database URL that cannot be parsed>".to_string()

@@ -47,6 +47,11 @@ fn always_refused_classes_whatever_the_settings() {
         ("239.255.255.250", "multicast"),
         ("ff02::1", "multicast"),
         ("255.255.255.255", "broadcast"),
+        ("192.0.0.192", "reserved range"),
+        ("198.18.0.1", "reserved range"),
+        ("198.19.255.254", "reserved range"),
+        ("240.0.0.1", "reserved range"),
+        ("64:ff9b:1::a9fe:a9fe", "reserved range"),
     ];
     for policy in [UrlPolicy::default(), strict()] {
         for (address, reason) in cases {
@@ -107,6 +112,7 @@ fn ipv6_forms_carrying_an_ipv4_address_are_judged_by_it() {
         "::ffff:a9fe:a9fe",
         "64:ff9b::169.254.169.254",
         "::169.254.169.254",
+        "2002:a9fe:a9fe::1",
     ] {
         assert_eq!(verdict(&default, address), "cloud metadata", "{address}");
     }
@@ -118,6 +124,14 @@ fn ipv6_forms_carrying_an_ipv4_address_are_judged_by_it() {
     assert!(verdict(&strict, "64:ff9b::10.1.2.3").starts_with("private network"));
     assert_eq!(verdict(&strict, "::ffff:8.8.8.8"), "");
     assert_eq!(verdict(&strict, "64:ff9b::8.8.8.8"), "");
+    assert!(verdict(&strict, "2002:7f00:1::1").starts_with("loopback"));
+    assert!(verdict(&strict, "fec0::1").starts_with("private network"));
+    assert_eq!(verdict(&strict, "2002:808:808::1"), "");
+    assert_eq!(
+        verdict(&strict, "192.0.2.1"),
+        "",
+        "documentation ranges are not refused"
+    );
 }
 
 #[test]
