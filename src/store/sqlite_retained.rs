@@ -1,7 +1,8 @@
 //! The SQLite store's retained-message methods (see [`super::retained`]): pruning and replay
 //! batches, each one short transaction on the writer connection, so ingest and delivery
-//! commits wait at most one batch. The single writer serialises them: a replay never gives a
-//! delivery to a message a prune is deleting.
+//! commits wait at most one batch. The single writer serialises them, and a prune checks its
+//! candidates again inside its transaction: a replay never gives a delivery to a message a
+//! prune is deleting.
 
 use chrono::{DateTime, Utc};
 
@@ -22,9 +23,9 @@ impl super::sqlite::SqliteStore {
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<u64> {
-        let mut tx = self.writer.begin().await?;
-        // Oldest first along messages_topic_time; a message with any delivery not delivered
-        // (pending or dead) is kept.
+        // Candidates are found on a reader, so the scan past old messages that must stay
+        // (pending deliveries, dead letters) never holds the writer; oldest first along
+        // messages_topic_time.
         let seqs: Vec<i64> = sqlx::query_scalar(
             "SELECT m.seq FROM messages m
              WHERE m.topic = ?1 AND m.published_at < ?2
@@ -35,26 +36,33 @@ impl super::sqlite::SqliteStore {
         .bind(topic)
         .bind(ms(before))
         .bind(limit)
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.reader)
         .await?;
         let Some(&highest) = seqs.iter().max() else {
             return Ok(0);
         };
         let seqs = to_json(&seqs)?;
-        // Only delivered deliveries go (their attempts cascade); should any other remain, the
-        // foreign key from deliveries refuses to delete its message.
+        let mut tx = self.writer.begin().await?;
+        // Checked again on the writer: a replay may have given a candidate a new delivery since.
+        // Only delivered deliveries of messages with nothing else go (their attempts cascade),
+        // then the messages left without any delivery.
         sqlx::query(
             "DELETE FROM deliveries
-             WHERE state = 1 AND message_seq IN (SELECT value FROM json_each(?1))",
+             WHERE state = 1 AND message_seq IN (SELECT value FROM json_each(?1))
+               AND NOT EXISTS (SELECT 1 FROM deliveries other
+                               WHERE other.message_seq = deliveries.message_seq
+                                 AND other.state <> 1)",
         )
         .bind(&seqs)
         .execute(&mut *tx)
         .await?;
-        let pruned =
-            sqlx::query("DELETE FROM messages WHERE seq IN (SELECT value FROM json_each(?1))")
-                .bind(&seqs)
-                .execute(&mut *tx)
-                .await?;
+        let pruned = sqlx::query(
+            "DELETE FROM messages WHERE seq IN (SELECT value FROM json_each(?1))
+               AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = messages.seq)",
+        )
+        .bind(&seqs)
+        .execute(&mut *tx)
+        .await?;
         // Seqs restart above max(messages, pruned_seqs) on open: never reuse a pruned one.
         sqlx::query("UPDATE pruned_seqs SET max_seq = MAX(max_seq, ?1)")
             .bind(highest)
