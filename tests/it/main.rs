@@ -15,6 +15,7 @@ mod cli_queue;
 mod dead_letters;
 mod delivery;
 mod durability;
+mod faults_commit;
 mod faults_crash;
 mod faults_endpoints;
 mod faults_poison;

@@ -37,6 +37,9 @@ mod durability;
 #[cfg(bucketbus_pg_it)]
 mod faults;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/faults_commit.rs"]
+mod faults_commit;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/faults_crash.rs"]
 mod faults_crash;
 #[cfg(bucketbus_pg_it)]

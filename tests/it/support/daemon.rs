@@ -28,7 +28,6 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
 pub struct Daemon {
     child: Child,
     log: PathBuf,
-    pub grpc_addr: SocketAddr,
     pub channel: Channel,
 }
 
@@ -61,7 +60,6 @@ impl Daemon {
         let mut daemon = Daemon {
             child,
             log,
-            grpc_addr,
             channel,
         };
         daemon.wait_until_serving().await;
