@@ -4,6 +4,8 @@
 //! Only this module sees sqlx; SQLite is the embedded backend, Postgres the one replicas share.
 
 mod backlog;
+#[doc(hidden)]
+pub mod fault_injection;
 mod ledger;
 mod ledger_sql;
 pub mod pg_schema;

@@ -37,6 +37,18 @@ mod durability;
 #[cfg(bucketbus_pg_it)]
 mod faults;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/faults_commit.rs"]
+mod faults_commit;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/faults_crash.rs"]
+mod faults_crash;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/faults_endpoints.rs"]
+mod faults_endpoints;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/faults_poison.rs"]
+mod faults_poison;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/ledger.rs"]
 mod ledger;
 #[cfg(bucketbus_pg_it)]

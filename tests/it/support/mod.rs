@@ -2,6 +2,7 @@
 //! a test can kill it abruptly like `kill -9`), the generated gRPC clients, a scriptable HTTP
 //! receiver, and `eventually` for conditions that become true asynchronously.
 
+pub mod daemon;
 pub mod postgres;
 pub mod receiver;
 
@@ -47,13 +48,17 @@ pub fn test_settings(dir: &std::path::Path, extra: &str) -> Settings {
     let mut config: toml::Table = TEST_CONFIG.parse().unwrap();
     merge(&mut config, extra.parse().unwrap());
     let mut settings = Settings::from_toml(&config.to_string(), "test").unwrap();
-    settings.database_url = if crate::POSTGRES {
+    settings.database_url = database_url(dir).into();
+    settings
+}
+
+/// The database of the brokers of test directory `dir`.
+pub fn database_url(dir: &std::path::Path) -> String {
+    if crate::POSTGRES {
         postgres::schema_url(dir)
     } else {
         format!("sqlite://{}/bucketbus.db", dir.display())
     }
-    .into();
-    settings
 }
 
 fn merge(base: &mut toml::Table, overlay: toml::Table) {

@@ -1,5 +1,7 @@
 //! A scriptable HTTP endpoint on a port-0 listener: records every request it gets and answers
-//! per path as the test scripted (204 by default, failures, 429 with Retry-After, slowness).
+//! per path (or per message id) as the test scripted (204 by default, failures, 429 with
+//! Retry-After, slowness); it can be taken down (connections refused) and brought back on the
+//! same address.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,12 +40,21 @@ pub struct Received {
 #[derive(Default)]
 struct Inner {
     scripts: HashMap<String, Behavior>,
+    /// Scripts by `x-bucketbus-message-id`, ahead of the path's.
+    message_scripts: HashMap<String, Behavior>,
     received: Vec<Received>,
 }
+
+/// The running server: closing `stop` closes the listener and every connection.
+type Serving = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
 
 #[derive(Clone)]
 pub struct Receiver {
     inner: Arc<Mutex<Inner>>,
+    serving: Arc<Mutex<Option<Serving>>>,
     pub addr: std::net::SocketAddr,
 }
 
@@ -51,12 +62,51 @@ impl Receiver {
     pub async fn start() -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let inner = Arc::new(Mutex::new(Inner::default()));
+        let receiver = Receiver {
+            inner: Arc::new(Mutex::new(Inner::default())),
+            serving: Arc::new(Mutex::new(None)),
+            addr,
+        };
+        receiver.serve(listener);
+        receiver
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
         let app = axum::Router::new()
             .fallback(handle)
-            .with_state(inner.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Receiver { inner, addr }
+            .with_state(self.inner.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    drop(stopped.await);
+                })
+                .await
+        });
+        *self.serving.lock().unwrap() = Some((stop, server));
+    }
+
+    /// Closes the listener and every open connection: from now on connections are refused.
+    pub async fn go_down(&self) {
+        let (stop, server) = self.serving.lock().unwrap().take().expect("serving");
+        stop.send(()).ok();
+        server.await.unwrap().unwrap();
+    }
+
+    /// Listens again on the same address (with the scripts and the record kept).
+    pub async fn come_back(&self) {
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.serve(listener);
+    }
+
+    /// How requests carrying `x-bucketbus-message-id: message_id` are answered, whatever
+    /// their path.
+    pub fn script_message(&self, message_id: &str, behavior: Behavior) {
+        self.inner
+            .lock()
+            .unwrap()
+            .message_scripts
+            .insert(message_id.to_string(), behavior);
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -98,10 +148,12 @@ async fn handle(
     let (behavior, seen) = {
         let inner = inner.lock().unwrap();
         let seen = inner.received.iter().filter(|r| r.path == path).count();
-        (
-            inner.scripts.get(&path).cloned().unwrap_or(Behavior::Ok),
-            seen,
-        )
+        let by_message = headers
+            .get("x-bucketbus-message-id")
+            .and_then(|id| id.to_str().ok())
+            .and_then(|id| inner.message_scripts.get(id));
+        let behavior = by_message.or_else(|| inner.scripts.get(&path));
+        (behavior.cloned().unwrap_or(Behavior::Ok), seen)
     };
     let (status, retry_after) = match behavior {
         Behavior::Ok | Behavior::Slow(_) => (204, None),
