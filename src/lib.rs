@@ -28,6 +28,8 @@ pub mod grpc;
 pub mod http;
 pub mod ingest;
 pub mod model;
+#[cfg(test)]
+mod proptest_cases;
 pub mod queue;
 pub mod rules;
 pub mod store;

@@ -2,6 +2,8 @@
 
 mod mns;
 mod oss;
+#[cfg(test)]
+mod properties;
 mod s3;
 mod test_event;
 

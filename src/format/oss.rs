@@ -28,7 +28,7 @@ fn event<'a>(record: &'a Record, rule_name: &'a str) -> Event<'a> {
     let position = (kind == EventKind::AppendObject).then(|| {
         record
             .position
-            .unwrap_or((record.size - record.delta_size).max(0))
+            .unwrap_or(record.size.saturating_sub(record.delta_size).max(0))
     });
     // "readFrom … Otherwise, the value is 0"; "readTo … Otherwise, the value is the actual size".
     let (read_from, read_to) = if kind == EventKind::GetObject {
@@ -268,6 +268,20 @@ mod tests {
             ..sample_record(EventKind::PutObject)
         };
         assert!(json(&no_vars, "r").contains(r#""xVars":{}"#));
+    }
+
+    /// Found by `format::properties`: a huge size with a very negative delta overflowed.
+    #[test]
+    fn append_position_from_extreme_sizes_does_not_overflow() {
+        let record = Record {
+            event: EventKind::AppendObject,
+            position: None,
+            size: 584_767_914_642_048_783,
+            delta_size: -8_638_604_122_212_727_025,
+            ..example_record()
+        };
+        let v: Value = serde_json::from_str(&json(&record, "r")).unwrap();
+        assert_eq!(v["events"][0]["oss"]["object"]["position"], i64::MAX);
     }
 
     #[test]

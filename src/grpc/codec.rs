@@ -51,15 +51,19 @@ impl<U: Recover> Decoder for ValidatingDecoder<U> {
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
-        let bytes = buf.copy_to_bytes(buf.remaining());
-        match U::decode(bytes.clone()) {
-            Ok(message) => Ok(Some(message)),
-            Err(error) => U::recover(bytes, error).map(Some),
-        }
+        decode_or_recover(buf.copy_to_bytes(buf.remaining())).map(Some)
     }
 
     fn buffer_settings(&self) -> BufferSettings {
         BufferSettings::default()
+    }
+}
+
+/// Decodes one message, or lets `U` decide what a malformed one becomes.
+fn decode_or_recover<U: Recover>(bytes: Bytes) -> Result<U, Status> {
+    match U::decode(bytes.clone()) {
+        Ok(message) => Ok(message),
+        Err(error) => U::recover(bytes, error),
     }
 }
 
@@ -141,7 +145,7 @@ impl Recover for pb::PublishRequest {
         let fail = || Status::invalid_argument(format!("malformed request: {error}"));
         let raw = RawPublishRequest::decode(bytes).map_err(|_| fail())?;
         let raw = raw.record.ok_or_else(fail)?;
-        let field = raw.first_invalid_utf8().unwrap_or("x_vars");
+        let field = raw.first_invalid_utf8().ok_or_else(fail)?;
         let record = pb::OperationRecord {
             sequence: raw.sequence,
             x_vars: [(DECODE_ERROR_VAR.to_string(), field.to_string())]
@@ -164,7 +168,8 @@ struct RawPublishRequest {
     record: Option<RawRecord>,
 }
 
-/// `OperationRecord`'s string fields as bytes, and its sequence.
+/// `OperationRecord` with its string fields as bytes: when it decodes but the real message
+/// does not, the only fault is invalid UTF-8 (anything else is malformed either way).
 #[derive(Clone, PartialEq, prost::Message)]
 struct RawRecord {
     #[prost(bytes = "vec", tag = "1")]
@@ -187,12 +192,36 @@ struct RawRecord {
     request_id: Vec<u8>,
     #[prost(bytes = "vec", tag = "12")]
     etag: Vec<u8>,
+    #[prost(int64, tag = "10")]
+    size: i64,
+    #[prost(int64, tag = "11")]
+    delta_size: i64,
+    #[prost(int64, optional, tag = "13")]
+    position: Option<i64>,
+    #[prost(int64, optional, tag = "14")]
+    read_from: Option<i64>,
+    #[prost(int64, optional, tag = "15")]
+    read_to: Option<i64>,
     #[prost(bytes = "vec", tag = "16")]
     version_id: Vec<u8>,
+    #[prost(bool, tag = "17")]
+    delete_marker: bool,
+    /// A protobuf map on the wire: repeated key/value entries.
+    #[prost(message, repeated, tag = "18")]
+    x_vars: Vec<RawEntry>,
     #[prost(bytes = "vec", tag = "19")]
     record_id: Vec<u8>,
     #[prost(uint64, tag = "20")]
     sequence: u64,
+}
+
+/// One `x_vars` entry, its key and value as bytes.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawEntry {
+    #[prost(bytes = "vec", tag = "1")]
+    key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "2")]
+    value: Vec<u8>,
 }
 
 impl RawRecord {
@@ -212,10 +241,18 @@ impl RawRecord {
             ("record_id", &self.record_id),
         ]
         .into_iter()
+        .chain(
+            self.x_vars
+                .iter()
+                .flat_map(|entry| [("x_vars", &entry.key), ("x_vars", &entry.value)]),
+        )
         .find(|(_, value)| std::str::from_utf8(value).is_err())
         .map(|(name, _)| name)
     }
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {
@@ -241,6 +278,38 @@ mod tests {
         let record = request.record.unwrap();
         assert_eq!(record.sequence, 9);
         assert_eq!(record.x_vars[DECODE_ERROR_VAR], "key");
+    }
+
+    /// Found by `grpc::codec::properties`: a broken `x_vars` entry (not a UTF-8 problem) was
+    /// recovered as "x_vars must be valid UTF-8" instead of failing as malformed.
+    #[test]
+    fn a_malformed_x_vars_entry_is_malformed_not_invalid_utf8() {
+        // record { x_vars (tag 18): entry { key (tag 1): length 255, but no bytes follow } }
+        let bytes = Bytes::from_static(&[0x0a, 0x05, 0x92, 0x01, 0x02, 0x0a, 0xff]);
+        let status = decode_or_recover::<pb::PublishRequest>(bytes).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(
+            status.message().starts_with("malformed request"),
+            "{status:?}"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_in_an_x_vars_value_is_named() {
+        let bytes = encoded(RawRecord {
+            x_vars: vec![RawEntry {
+                key: b"x:a".to_vec(),
+                value: vec![0xff],
+            }],
+            sequence: 3,
+            ..Default::default()
+        });
+        let request = decode_or_recover::<pb::PublishRequest>(bytes).unwrap();
+        let record = request.record.unwrap();
+        assert_eq!(
+            (record.sequence, record.x_vars[DECODE_ERROR_VAR].as_str()),
+            (3, "x_vars")
+        );
     }
 
     #[test]

@@ -225,6 +225,9 @@ impl RecordInput {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -102,7 +102,7 @@ fn short_keys_are_every_string_up_to_the_length() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(crate::proptest_cases::config(512))]
 
     #[test]
     fn a_record_matches_at_most_one_rule_of_its_bucket(
