@@ -47,7 +47,19 @@ pub(super) fn render(record: &Record, rule_name: &str, sequencer: i64) -> String
             },
         }],
     };
-    serde_json::to_string(&body).expect("serializing plain structs cannot fail")
+    let json = serde_json::to_string(&body).expect("serializing plain structs cannot fail");
+    escape_xml_forbidden(json)
+}
+
+/// Writes U+FFFE and U+FFFF, which serde_json leaves as they are, as `\ufffe`/`\uffff`: the
+/// same JSON, but one an XML envelope can carry (XML 1.0 allows neither character, not even as
+/// a character reference). They can only occur inside JSON strings, where the escape is valid.
+fn escape_xml_forbidden(json: String) -> String {
+    if !json.contains(['\u{FFFE}', '\u{FFFF}']) {
+        return json;
+    }
+    json.replace('\u{FFFE}', "\\ufffe")
+        .replace('\u{FFFF}', "\\uffff")
 }
 
 /// Whether the kind removes the object: AWS sends no `size`/`eTag` for those (the object is
@@ -160,6 +172,16 @@ struct Object<'a> {
 #[cfg(test)]
 mod tests {
     use serde_json::Value;
+
+    #[test]
+    fn noncharacters_xml_cannot_carry_are_escaped_as_the_same_json() {
+        let mut record = sample_record(EventKind::PutObject);
+        record.region = "a\u{FFFE}b\u{FFFF}".into();
+        let body = render(&record, "r", 1);
+        assert!(!body.contains(['\u{FFFE}', '\u{FFFF}']), "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["Records"][0]["awsRegion"], "a\u{FFFE}b\u{FFFF}");
+    }
 
     use super::*;
     use crate::format::golden_tests::sample_record;
