@@ -46,9 +46,10 @@ const CALLER_ERRORS: [GrpcCode; 8] = [
 ];
 
 fn classifier() -> SharedClassifier<GrpcErrorsAsFailures> {
-    let classifier = CALLER_ERRORS
-        .into_iter()
-        .fold(GrpcErrorsAsFailures::new(), GrpcErrorsAsFailures::with_success);
+    let classifier = CALLER_ERRORS.into_iter().fold(
+        GrpcErrorsAsFailures::new(),
+        GrpcErrorsAsFailures::with_success,
+    );
     SharedClassifier::new(classifier)
 }
 

@@ -114,7 +114,11 @@ pub(crate) async fn suite_prune_deletes_only_finished_messages_past_the_cutoff(s
     finish(&store, &pending, &[DELIVERED, retry], t0).await;
     finish(&store, &dead, &[NextState::Dead, DELIVERED], t0).await;
     finish(&store, &late, &[DELIVERED, DELIVERED], t0 + secs(60)).await;
-    assert_eq!(attempt_rows(&store).await, 8, "record_attempts logs each attempt");
+    assert_eq!(
+        attempt_rows(&store).await,
+        8,
+        "record_attempts logs each attempt"
+    );
 
     let cutoff = t0 + secs(30);
     assert_eq!(
