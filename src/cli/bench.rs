@@ -17,6 +17,12 @@ pub enum BenchCommand {
     Ingest(IngestArgs),
     /// Queue receive+delete throughput and publish-to-receive latency.
     Queue(super::bench_queue::QueueArgs),
+    /// Publish-to-HTTP-delivery throughput and latency at fixed offered rates and at saturation.
+    E2e(super::bench_e2e::E2eArgs),
+    /// One rule with 5 HTTP endpoints and a queue: delivered/s and latency per endpoint.
+    Fanout(super::bench_fanout::FanoutArgs),
+    /// Rule matching cost per record (in-process, no I/O) with 10, 100 and 10 000 rules.
+    Rules(super::bench_rules::RulesArgs),
 }
 
 #[derive(Parser)]
@@ -57,6 +63,9 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     let args = match command {
         BenchCommand::Ingest(args) => args,
         BenchCommand::Queue(args) => return super::bench_queue::run(args).await,
+        BenchCommand::E2e(args) => return super::bench_e2e::run(args).await,
+        BenchCommand::Fanout(args) => return super::bench_fanout::run(args).await,
+        BenchCommand::Rules(args) => return super::bench_rules::run(args),
     };
     println!(
         "bucketbus bench ingest: {} records per run, {} runs per scenario, 1 matching rule, 1 HTTP endpoint",

@@ -4,9 +4,17 @@
 pub mod bench;
 mod bench_backends;
 mod bench_broker;
+mod bench_child;
+mod bench_delivery_run;
+mod bench_e2e;
+mod bench_fanout;
 mod bench_ingest_load;
 mod bench_queue;
 mod bench_queue_latency;
+mod bench_report;
+mod bench_rules;
+mod bench_schedule;
+mod bench_stamp;
 mod bulk;
 mod connect;
 pub mod dead_letters;

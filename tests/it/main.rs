@@ -10,6 +10,7 @@ mod auth;
 mod bad_input;
 mod circuit_breaker;
 mod cli;
+mod cli_bench;
 mod cli_ledger;
 mod cli_queue;
 mod dead_letters;

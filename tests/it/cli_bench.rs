@@ -1,0 +1,138 @@
+//! `bucketbus bench` scenarios at small counts: each prints its table and one JSON line per
+//! result (on stdout with `--json`, in a file with `--json-out`), deliveries are all counted,
+//! and bad options fail naming the option. No assertion on speed.
+
+use std::process::{Command, Output};
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bucketbus"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json_lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+fn assert_success(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn rules_prints_one_json_line_per_repetition() {
+    let out = bench(&[
+        "rules",
+        "--rules",
+        "10,100",
+        "--records",
+        "2000",
+        "--repeat",
+        "2",
+        "--json",
+    ]);
+    let stdout = assert_success(&out);
+    let lines = json_lines(&stdout);
+    assert_eq!(lines.len(), 4, "{stdout}");
+    for line in &lines {
+        assert_eq!(line["scenario"], "rules");
+        assert_eq!(line["count"], 2000);
+        assert!(line["extra"]["ns_per_record"].as_f64().unwrap() > 0.0);
+        assert!(line["broker_peak_rss_mib"].is_null());
+    }
+    assert_eq!(lines[3]["parameters"]["rules"], 100);
+    assert_eq!(lines[3]["repetition"], 2);
+    assert!(
+        stdout.contains("ns/record"),
+        "the table is printed too: {stdout}"
+    );
+}
+
+#[test]
+fn e2e_delivers_every_record_and_writes_json_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.jsonl");
+    let out = bench(&[
+        "e2e",
+        "--rates",
+        "50,max",
+        "--seconds",
+        "1",
+        "--max-records",
+        "30",
+        "--json-out",
+        path.to_str().unwrap(),
+    ]);
+    let stdout = assert_success(&out);
+    assert!(json_lines(&stdout).is_empty(), "no --json: {stdout}");
+    let lines = json_lines(&std::fs::read_to_string(&path).unwrap());
+    assert_eq!(lines.len(), 2);
+    let (fixed, max) = (&lines[0], &lines[1]);
+    assert_eq!(fixed["scenario"], "e2e");
+    assert_eq!(fixed["parameters"]["offered_rate"], "50");
+    assert_eq!(fixed["count"], 50);
+    assert_eq!(fixed["extra"]["missing"], 0);
+    assert!(fixed["extra"]["sustained"].is_boolean());
+    assert!(fixed["p999_ms"].as_f64().unwrap() >= fixed["p50_ms"].as_f64().unwrap());
+    assert!(fixed["broker_peak_rss_mib"].as_u64().unwrap() > 0);
+    assert_eq!(max["parameters"]["offered_rate"], "max");
+    assert_eq!(max["count"], 30);
+    assert!(max["extra"]["sustained"].is_null());
+}
+
+#[test]
+fn fanout_reports_every_endpoint_and_the_queue() {
+    let out = bench(&[
+        "fanout",
+        "--rates",
+        "20",
+        "--seconds",
+        "1",
+        "--endpoints",
+        "2",
+        "--consumers",
+        "1",
+        "--json",
+    ]);
+    let stdout = assert_success(&out);
+    let lines = json_lines(&stdout);
+    let destinations: Vec<&str> = lines
+        .iter()
+        .map(|l| l["parameters"]["destination"].as_str().unwrap())
+        .collect();
+    assert_eq!(destinations, ["ep-1", "ep-2", "queue"], "{stdout}");
+    for line in &lines {
+        assert_eq!(line["count"], 20, "{line}");
+        assert_eq!(line["extra"]["duplicates"], 0, "{line}");
+    }
+}
+
+#[test]
+fn a_zero_rate_is_refused_naming_the_option() {
+    let out = bench(&["e2e", "--rates", "0"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--rates") && stderr.contains("at least 1"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_unwritable_json_out_fails_before_measuring() {
+    let out = bench(&["rules", "--json-out", "/nonexistent-dir/results.jsonl"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--json-out"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty());
+}
