@@ -234,7 +234,11 @@ async fn a_message_refused_with_a_4xx_does_not_open_the_circuit() {
     }
     // Each message is retried per its strategy and dies; the endpoint itself is up.
     let key = ("photos", "picky", url.as_str());
-    let status = wait_for(&broker, key, CircuitClosed, |e| e.dead == 3).await;
+    // Pending and dead counts are read by two queries, so wait for both to settle.
+    let status = wait_for(&broker, key, CircuitClosed, |e| {
+        e.dead == 3 && e.pending == 0
+    })
+    .await;
     assert_eq!(
         receiver.count("/picky"),
         12,
