@@ -143,3 +143,7 @@ proptest! {
         }
     }
 }
+
+mod against_naive;
+mod oracle;
+mod validation;
