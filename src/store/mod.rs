@@ -18,6 +18,8 @@ mod rows;
 mod signals;
 mod sqlite;
 mod sqlite_ledger;
+#[cfg(test)]
+mod sqlite_plans;
 mod sqlite_queues;
 mod sqlite_retained;
 mod writer;
