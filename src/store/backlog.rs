@@ -97,7 +97,8 @@ pub(super) const POSTGRES_QUEUES: &str = "SELECT q.name,
             COALESCE(SUM(CASE WHEN m.dead THEN 1 ELSE 0 END), 0)::BIGINT
      FROM queues q LEFT JOIN queue_messages m ON m.queue_id = q.id GROUP BY q.id, q.name";
 pub(super) const DEAD_DELIVERIES: &str = "SELECT COUNT(*) FROM deliveries WHERE state = 2";
-/// Dead deliveries per endpoint (found through the state index, so it reads only dead rows).
+/// Dead deliveries per endpoint (found through the partial index of dead deliveries, so it reads
+/// only dead rows).
 pub(super) const DEAD_PER_ENDPOINT: &str = "SELECT s.topic || '/' || s.name, COUNT(*)
      FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
      WHERE d.state = 2 GROUP BY s.id, s.topic, s.name";
