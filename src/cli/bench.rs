@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use super::bench_backends::{Backend, Deployment};
 use super::bench_ingest_load::{Run, streaming, unary};
+use super::bench_report::{Percentiles, ReportArgs, Reporter, ScenarioResult};
 use bucketbus::grpc::pb;
 
 #[derive(Subcommand)]
@@ -55,6 +56,8 @@ pub struct IngestArgs {
     /// Stream scenarios of the Postgres runs.
     #[arg(long, value_delimiter = ',', default_value = "1,4")]
     postgres_streams: Vec<usize>,
+    #[command(flatten)]
+    report: ReportArgs,
 }
 
 pub(super) const BUCKET: &str = "bench";
@@ -83,11 +86,12 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         "{:<12} {:<8} {:>6} {:>12} {:>10} {:>10} {:>10}  runs (records/s)",
         "backend", "mode", "conc", "records/s", "p50 ms", "p99 ms", "p999 ms"
     );
+    let reporter = Reporter::open(&args.report)?;
     let mut run_id = 0u64;
     if let Some(server) = &args.server {
         let channels = [super::connect(server, &args.credentials).await?];
         ensure_rule(&channels, None).await?;
-        return scenarios(&args, "server", &channels, false, &mut run_id).await;
+        return scenarios(&args, "server", &channels, false, &mut run_id, &reporter).await;
     }
     let mut counts = Vec::new();
     for backend in Backend::all(args.postgres.as_deref()) {
@@ -96,7 +100,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         let measured = async {
             ensure_rule(deployment.channels(), Some(deployment.receiver_url())).await?;
             let (channels, pg) = (deployment.channels(), backend.is_postgres());
-            scenarios(&args, &label, channels, pg, &mut run_id).await?;
+            scenarios(&args, &label, channels, pg, &mut run_id, &reporter).await?;
             deployment.delivery_counts().await
         }
         .await;
@@ -116,13 +120,15 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs every scenario (the reduced set on Postgres) and prints a row for each.
+/// Runs every scenario (the reduced set on Postgres) and prints a row for each, and a JSON line
+/// per repetition where `--json`/`--json-out` say.
 async fn scenarios(
     args: &IngestArgs,
     backend: &str,
     channels: &[Channel],
     postgres: bool,
     run_id: &mut u64,
+    reporter: &Reporter,
 ) -> anyhow::Result<()> {
     let (unaries, streams) = match postgres {
         true => (&args.postgres_unary, &args.postgres_streams),
@@ -132,7 +138,17 @@ async fn scenarios(
         let mut runs = Vec::new();
         for _ in 0..args.repeat {
             *run_id += 1;
-            runs.push(unary(channels, publishers, args.records, *run_id).await?);
+            let run = unary(channels, publishers, args.records, *run_id).await?;
+            emit(
+                reporter,
+                backend,
+                "unary",
+                publishers,
+                args.records,
+                &run,
+                runs.len(),
+            )?;
+            runs.push(run);
         }
         print_row(backend, "unary", publishers, &mut runs);
     }
@@ -140,7 +156,17 @@ async fn scenarios(
         let mut runs = Vec::new();
         for _ in 0..args.repeat {
             *run_id += 1;
-            runs.push(streaming(channels, streams, args.records, *run_id).await?);
+            let run = streaming(channels, streams, args.records, *run_id).await?;
+            emit(
+                reporter,
+                backend,
+                "stream",
+                streams,
+                args.records,
+                &run,
+                runs.len(),
+            )?;
+            runs.push(run);
         }
         print_row(backend, "stream", streams, &mut runs);
     }
@@ -178,6 +204,30 @@ async fn ensure_rule(channels: &[Channel], receiver: Option<String>) -> anyhow::
         .map_err(super::status_error)?;
     super::bench_backends::wait_in_force(response.get_ref()).await;
     Ok(())
+}
+
+/// One repetition as a JSON line. The brokers run in this process, so no broker RSS is given.
+fn emit(
+    reporter: &Reporter,
+    backend: &str,
+    mode: &str,
+    concurrency: usize,
+    records: u64,
+    run: &Run,
+    earlier: usize,
+) -> anyhow::Result<()> {
+    reporter.emit(&ScenarioResult {
+        scenario: "ingest".into(),
+        backend: backend.into(),
+        parameters: serde_json::json!({ "mode": mode, "concurrency": concurrency, "records": records }),
+        count: records,
+        seconds: records as f64 / run.rate,
+        rate: run.rate,
+        latency: Percentiles::of_micros(&run.latency),
+        broker_peak_rss_mib: None,
+        repetition: earlier as u64 + 1,
+        extra: serde_json::Value::Null,
+    })
 }
 
 fn print_row(backend: &str, mode: &str, concurrency: usize, runs: &mut [Run]) {

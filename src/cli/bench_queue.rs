@@ -51,6 +51,8 @@ pub struct QueueArgs {
     /// Throughput scenarios (concurrent consumers) of the Postgres runs.
     #[arg(long, value_delimiter = ',', default_value = "16,64", value_parser = clap::value_parser!(u64).range(1..))]
     postgres_consumers: Vec<u64>,
+    #[command(flatten)]
+    report: super::bench_report::ReportArgs,
 }
 
 /// Receive batch of the throughput consumers (the protocol's maximum).
@@ -79,12 +81,21 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
         "{:<12} {:<16} {:>6} {:>12}  runs (messages/s)",
         "backend", "phase", "conc", "messages/s"
     );
+    let reporter = super::bench_report::Reporter::open(&args.report)?;
     // Unique queue names, so runs against a daemon do not meet an earlier run's queues.
     let prefix = format!("bench-{}", chrono::Utc::now().timestamp_millis());
     let mut latencies = Vec::new();
     if let Some(server) = &args.server {
         let channels = [super::connect(server, &args.credentials).await?];
-        let measured = scenarios(&args, "server", &channels, &prefix, &args.consumers).await?;
+        let measured = scenarios(
+            &args,
+            "server",
+            &channels,
+            &prefix,
+            &args.consumers,
+            &reporter,
+        )
+        .await?;
         latencies.push(("server".to_string(), measured));
     }
     let backends = match args.server {
@@ -98,11 +109,24 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
             false => &args.consumers,
         };
         let deployment = Deployment::start(backend).await?;
-        let measured = scenarios(&args, &label, deployment.channels(), &prefix, consumers).await;
+        let measured = scenarios(
+            &args,
+            &label,
+            deployment.channels(),
+            &prefix,
+            consumers,
+            &reporter,
+        )
+        .await;
         deployment.stop().await?;
         latencies.push((label, measured?));
     }
     super::bench_queue_latency::print_table(args.rate, args.seconds, &latencies);
+    for (backend, measurements) in &latencies {
+        for (path, m) in measurements {
+            super::bench_queue_latency::emit(&reporter, backend, path, args.rate, m)?;
+        }
+    }
     if !backends.is_empty() {
         println!(
             "broker peak RSS {} MiB (all backends, one process)",
@@ -112,14 +136,32 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The throughput scenarios (rows printed as they finish), then the latency measurements.
+/// The throughput scenarios (rows printed as they finish, a JSON line per repetition), then the
+/// latency measurements.
 async fn scenarios(
     args: &QueueArgs,
     backend: &str,
     channels: &[Channel],
     prefix: &str,
     consumer_counts: &[u64],
+    reporter: &super::bench_report::Reporter,
 ) -> anyhow::Result<Vec<(&'static str, Measurement)>> {
+    let emit = |phase: &str, concurrency: u64, rate: f64, repetition: usize| {
+        reporter.emit(&super::bench_report::ScenarioResult {
+            scenario: "queue".into(),
+            backend: backend.into(),
+            parameters: serde_json::json!({
+                "phase": phase, "concurrency": concurrency, "body_bytes": args.body_bytes,
+            }),
+            count: args.messages,
+            seconds: args.messages as f64 / rate,
+            rate,
+            latency: None,
+            broker_peak_rss_mib: None,
+            repetition: repetition as u64 + 1,
+            extra: serde_json::Value::Null,
+        })
+    };
     let admin = channel_for(channels, 0)?;
     let mut fills = Vec::new();
     for &consumers in consumer_counts {
@@ -127,8 +169,12 @@ async fn scenarios(
         for repetition in 0..args.repeat {
             let queue = format!("{prefix}-throughput-{consumers}-{repetition}");
             create_queue(admin.clone(), &queue).await?;
-            fills.push(fill(channels, &queue, args).await?);
-            runs.push(drain(channels, &queue, args.messages, consumers).await?);
+            let filled = fill(channels, &queue, args).await?;
+            emit("send", args.senders, filled, fills.len())?;
+            fills.push(filled);
+            let drained = drain(channels, &queue, args.messages, consumers).await?;
+            emit("receive+delete", consumers, drained, runs.len())?;
+            runs.push(drained);
             delete_queue(admin.clone(), &queue).await?;
         }
         print_rates(backend, "receive+delete", consumers, &mut runs);

@@ -95,6 +95,28 @@ pub(super) fn print_table(
     }
 }
 
+/// One latency measurement as a JSON line (the brokers run in this process: no broker RSS).
+pub(super) fn emit(
+    reporter: &super::bench_report::Reporter,
+    backend: &str,
+    path: &str,
+    offered: u64,
+    m: &Measurement,
+) -> anyhow::Result<()> {
+    reporter.emit(&super::bench_report::ScenarioResult {
+        scenario: "queue-latency".into(),
+        backend: backend.into(),
+        parameters: serde_json::json!({ "path": path, "offered_rate": offered }),
+        count: m.received as u64,
+        seconds: m.sent as f64 / m.rate,
+        rate: m.rate,
+        latency: super::bench_report::Percentiles::of_micros(&m.latency),
+        broker_peak_rss_mib: None,
+        repetition: 1,
+        extra: serde_json::json!({ "sent": m.sent, "received": m.received }),
+    })
+}
+
 /// Every ObjectCreated record of the bench bucket becomes a SIMPLIFIED OSS message in `queue`.
 async fn put_rule(channel: Channel, queue: &str) -> anyhow::Result<()> {
     let rule = pb::Rule {

@@ -64,6 +64,7 @@ pub struct ScenarioResult {
     #[serde(flatten)]
     pub latency: Option<Percentiles>,
     /// Peak resident set size (VmHWM) of the broker process; absent where not measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub broker_peak_rss_mib: Option<u64>,
     /// 1-based.
     pub repetition: u64,

@@ -136,3 +136,71 @@ fn an_unwritable_json_out_fails_before_measuring() {
     assert!(stderr.contains("--json-out"), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout).is_empty());
 }
+
+#[test]
+fn ingest_and_queue_print_json_lines_too() {
+    let out = bench(&[
+        "ingest",
+        "--records",
+        "200",
+        "--repeat",
+        "2",
+        "--unary",
+        "2",
+        "--streams",
+        "1",
+        "--json",
+    ]);
+    let stdout = assert_success(&out);
+    let lines = json_lines(&stdout);
+    assert_eq!(lines.len(), 4, "2 scenarios x 2 repetitions: {stdout}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["scenario"] == "ingest" && l["count"] == 200)
+    );
+    assert_eq!(lines[0]["parameters"]["mode"], "unary");
+    assert_eq!(lines[3]["parameters"]["mode"], "stream");
+    assert_eq!(lines[3]["repetition"], 2);
+    assert!(lines[0]["p999_ms"].as_f64().unwrap() > 0.0);
+
+    let out = bench(&[
+        "queue",
+        "--messages",
+        "100",
+        "--repeat",
+        "1",
+        "--consumers",
+        "2",
+        "--rate",
+        "50",
+        "--seconds",
+        "1",
+        "--json",
+    ]);
+    let stdout = assert_success(&out);
+    let lines = json_lines(&stdout);
+    let phases: Vec<_> = lines
+        .iter()
+        .map(|l| {
+            format!(
+                "{}:{}",
+                l["scenario"].as_str().unwrap(),
+                l["parameters"]["phase"]
+                    .as_str()
+                    .or(l["parameters"]["path"].as_str())
+                    .unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "queue:send",
+            "queue:receive+delete",
+            "queue-latency:publish->receive",
+            "queue-latency:send->receive"
+        ],
+        "{stdout}"
+    );
+}
