@@ -62,10 +62,7 @@ impl StateArg {
 
 impl FilterArgs {
     pub fn into_pb(self) -> pb::DeliveryFilter {
-        let stamp = |t: DateTime<Utc>| prost_types::Timestamp {
-            seconds: t.timestamp(),
-            nanos: t.timestamp_subsec_nanos() as i32,
-        };
+        let stamp = bucketbus::grpc::timestamp;
         pb::DeliveryFilter {
             bucket: self.bucket.unwrap_or_default(),
             rule: self.rule.unwrap_or_default(),

@@ -34,13 +34,7 @@ pub async fn run(args: EndpointsArgs) -> anyhow::Result<()> {
 }
 
 fn now() -> prost_types::Timestamp {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    prost_types::Timestamp {
-        seconds: since_epoch.as_secs() as i64,
-        nanos: since_epoch.subsec_nanos() as i32,
-    }
+    bucketbus::grpc::timestamp(chrono::Utc::now())
 }
 
 const HEADER: [&str; 8] = [

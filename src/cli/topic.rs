@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand};
 
-use bucketbus::grpc::pb;
+use bucketbus::grpc::{pb, timestamp};
 
 #[derive(Subcommand)]
 pub enum TopicCommand {
@@ -75,11 +75,4 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         done.messages, args.topic, done.deliveries
     );
     Ok(())
-}
-
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
 }

@@ -230,7 +230,7 @@ pub fn replay_request(r: pb::ReplayTopicRequest) -> Result<ReplayRequest, Invali
 }
 
 /// A wire timestamp as a time, or an error naming `field`.
-fn wire_time(field: &str, t: prost_types::Timestamp) -> Result<DateTime<Utc>, Invalid> {
+pub fn wire_time(field: &str, t: prost_types::Timestamp) -> Result<DateTime<Utc>, Invalid> {
     u32::try_from(t.nanos)
         .ok()
         .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))

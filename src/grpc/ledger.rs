@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use tonic::{Request, Response, Status};
 
-use super::convert::timestamp;
+use super::convert::{self, timestamp};
 use super::pb;
 use super::status::status;
 use crate::admin::{Admin, Page};
@@ -106,14 +106,7 @@ fn unknown(field: &str, value: i32, range: &str) -> Invalid {
 }
 
 fn time(field: &str, t: Option<prost_types::Timestamp>) -> Result<Option<DateTime<Utc>>, Invalid> {
-    t.map(|t| {
-        u32::try_from(t.nanos)
-            .ok()
-            .filter(|n| *n < 1_000_000_000)
-            .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
-            .ok_or_else(|| Invalid::new(field, "is not a valid time"))
-    })
-    .transpose()
+    t.map(|t| convert::wire_time(field, t)).transpose()
 }
 
 fn delivery(d: DeliveryRecord) -> pb::Delivery {

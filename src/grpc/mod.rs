@@ -22,6 +22,7 @@ use std::sync::Arc;
 use crate::auth::{Authenticator, Role};
 
 pub use admin::AdminService;
+pub use convert::timestamp;
 pub use ingest::IngestService;
 pub use queue::QueueService;
 
