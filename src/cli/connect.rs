@@ -25,9 +25,17 @@ pub struct ServerArgs {
     pub credentials: Credentials,
 }
 
+/// An Admin client over [`Channel`].
+pub type AdminClient = bucketbus::grpc::pb::admin_client::AdminClient<Channel>;
+
 impl ServerArgs {
     pub async fn connect(&self) -> anyhow::Result<Channel> {
         connect(&self.server, &self.credentials).await
+    }
+
+    /// An Admin client connected to `--server`.
+    pub async fn admin(&self) -> anyhow::Result<AdminClient> {
+        Ok(AdminClient::new(self.connect().await?))
     }
 }
 

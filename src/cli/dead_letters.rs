@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use bucketbus::grpc::pb;
 
 use super::bulk::until_done;
-use super::deliveries::{client, collect, print_list};
+use super::deliveries::{collect, print_list};
 use super::delivery_filter::FilterArgs;
 
 #[derive(Subcommand)]
@@ -45,7 +45,7 @@ pub async fn run(command: DeadLettersCommand) -> anyhow::Result<()> {
     match command {
         DeadLettersCommand::List(args) => {
             let filter = args.filter.into_pb();
-            let client = client(&args.server).await?;
+            let client = args.server.admin().await?;
             let found = collect(args.limit, |page_size, page_token| {
                 let request = pb::ListDeadLettersRequest {
                     filter: Some(filter.clone()),
@@ -61,7 +61,7 @@ pub async fn run(command: DeadLettersCommand) -> anyhow::Result<()> {
         }
         DeadLettersCommand::Redrive(args) => {
             let (filter, limit) = (args.filter.into_pb(), args.limit_per_call);
-            let client = client(&args.server).await?;
+            let client = args.server.admin().await?;
             let redriven = until_done("redriven", || {
                 let request = pb::RedriveDeadLettersRequest {
                     filter: Some(filter.clone()),
@@ -83,7 +83,7 @@ pub async fn run(command: DeadLettersCommand) -> anyhow::Result<()> {
         }
         DeadLettersCommand::Purge(args) => {
             let (filter, limit) = (args.filter.into_pb(), args.limit_per_call);
-            let client = client(&args.server).await?;
+            let client = args.server.admin().await?;
             let purged = until_done("purged", || {
                 let request = pb::PurgeDeadLettersRequest {
                     filter: Some(filter.clone()),

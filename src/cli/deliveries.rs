@@ -38,12 +38,6 @@ pub struct ShowArgs {
     message_id: String,
 }
 
-pub(super) type AdminClient = pb::admin_client::AdminClient<super::Channel>;
-
-pub(super) async fn client(server: &super::ServerArgs) -> anyhow::Result<AdminClient> {
-    Ok(pb::admin_client::AdminClient::new(server.connect().await?))
-}
-
 pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
     match command {
         DeliveriesCommand::List(args) => {
@@ -51,7 +45,7 @@ pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
             if let Some(state) = args.state {
                 filter.state = state.into_pb().into();
             }
-            let client = client(&args.server).await?;
+            let client = args.server.admin().await?;
             let found = collect(args.limit, |page_size, page_token| {
                 let request = pb::ListDeliveriesRequest {
                     filter: Some(filter.clone()),
@@ -66,7 +60,9 @@ pub async fn run(command: DeliveriesCommand) -> anyhow::Result<()> {
             Ok(())
         }
         DeliveriesCommand::Show(args) => {
-            let message = client(&args.server)
+            let message = args
+                .server
+                .admin()
                 .await?
                 .get_message(pb::GetMessageRequest {
                     message_id: args.message_id,

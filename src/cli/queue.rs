@@ -90,12 +90,6 @@ pub struct ListArgs {
     prefix: String,
 }
 
-type AdminClient = pb::admin_client::AdminClient<super::Channel>;
-
-async fn client(server: &super::ServerArgs) -> anyhow::Result<AdminClient> {
-    Ok(pb::admin_client::AdminClient::new(server.connect().await?))
-}
-
 pub async fn run(command: QueueCommand) -> anyhow::Result<()> {
     match command {
         QueueCommand::Create(args) => {
@@ -103,7 +97,9 @@ pub async fn run(command: QueueCommand) -> anyhow::Result<()> {
                 name: args.name.clone(),
                 attributes: Some(args.attributes.into_pb()),
             };
-            let answer = client(&args.server)
+            let answer = args
+                .server
+                .admin()
                 .await?
                 .create_queue(request)
                 .await
@@ -120,7 +116,9 @@ pub async fn run(command: QueueCommand) -> anyhow::Result<()> {
             Ok(())
         }
         QueueCommand::Get(args) => {
-            let queue = client(&args.server)
+            let queue = args
+                .server
+                .admin()
                 .await?
                 .get_queue(pb::GetQueueRequest { name: args.name })
                 .await
@@ -129,7 +127,9 @@ pub async fn run(command: QueueCommand) -> anyhow::Result<()> {
             Ok(())
         }
         QueueCommand::List(args) => {
-            let list = client(&args.server)
+            let list = args
+                .server
+                .admin()
                 .await?
                 .list_queues(pb::ListQueuesRequest {
                     prefix: args.prefix,
@@ -144,7 +144,9 @@ pub async fn run(command: QueueCommand) -> anyhow::Result<()> {
                 name: args.name,
                 attributes: Some(args.attributes.into_pb()),
             };
-            let queue = client(&args.server)
+            let queue = args
+                .server
+                .admin()
                 .await?
                 .set_queue_attributes(request)
                 .await
@@ -154,7 +156,8 @@ pub async fn run(command: QueueCommand) -> anyhow::Result<()> {
             Ok(())
         }
         QueueCommand::Delete(args) => {
-            client(&args.server)
+            args.server
+                .admin()
                 .await?
                 .delete_queue(pb::DeleteQueueRequest {
                     name: args.name.clone(),

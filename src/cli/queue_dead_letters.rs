@@ -8,7 +8,6 @@ use bucketbus::grpc::pb;
 
 use super::bulk::until_done;
 use super::dead_letters::plural;
-use super::deliveries::client;
 use super::ledger_view::{print_table, shorten, table};
 use super::queue::time;
 
@@ -62,7 +61,7 @@ pub struct PurgeArgs {
 pub async fn run(command: QueueDeadLettersCommand) -> anyhow::Result<()> {
     match command {
         QueueDeadLettersCommand::List(args) => {
-            let mut client = client(&args.server).await?;
+            let mut client = args.server.admin().await?;
             let (mut found, mut token) = (Vec::new(), String::new());
             while found.len() < args.limit as usize {
                 let request = pb::ListQueueDeadLettersRequest {
@@ -85,7 +84,7 @@ pub async fn run(command: QueueDeadLettersCommand) -> anyhow::Result<()> {
             Ok(())
         }
         QueueDeadLettersCommand::Redrive(args) => {
-            let client = client(&args.server).await?;
+            let client = args.server.admin().await?;
             let redriven = until_done("redriven", || {
                 let request = pb::RedriveQueueDeadLettersRequest {
                     queue: args.queue.clone(),
@@ -111,7 +110,7 @@ pub async fn run(command: QueueDeadLettersCommand) -> anyhow::Result<()> {
             Ok(())
         }
         QueueDeadLettersCommand::Purge(args) => {
-            let client = client(&args.server).await?;
+            let client = args.server.admin().await?;
             let purged = until_done("purged", || {
                 let request = pb::PurgeQueueDeadLettersRequest {
                     queue: args.queue.clone(),

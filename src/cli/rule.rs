@@ -134,12 +134,6 @@ fn parse_retention(s: &str) -> Result<u32, String> {
     u32::try_from(d.as_secs()).map_err(|_| "must be at most 30d".to_string())
 }
 
-type AdminClient = pb::admin_client::AdminClient<super::Channel>;
-
-async fn client(server: &super::ServerArgs) -> anyhow::Result<AdminClient> {
-    Ok(pb::admin_client::AdminClient::new(server.connect().await?))
-}
-
 pub async fn run(command: RuleCommand) -> anyhow::Result<()> {
     match command {
         RuleCommand::Put(args) => put(args).await,
@@ -148,7 +142,9 @@ pub async fn run(command: RuleCommand) -> anyhow::Result<()> {
                 bucket: args.bucket,
                 name: args.name,
             };
-            let rule = client(&args.server)
+            let rule = args
+                .server
+                .admin()
                 .await?
                 .get_rule(request)
                 .await
@@ -160,7 +156,9 @@ pub async fn run(command: RuleCommand) -> anyhow::Result<()> {
             let request = pb::ListRulesRequest {
                 bucket: args.bucket,
             };
-            let list = client(&args.server)
+            let list = args
+                .server
+                .admin()
                 .await?
                 .list_rules(request)
                 .await
@@ -179,7 +177,8 @@ pub async fn run(command: RuleCommand) -> anyhow::Result<()> {
                 bucket: args.bucket.clone(),
                 name: args.name.clone(),
             };
-            client(&args.server)
+            args.server
+                .admin()
                 .await?
                 .delete_rule(request)
                 .await
@@ -194,7 +193,9 @@ pub async fn run(command: RuleCommand) -> anyhow::Result<()> {
                 event_name: args.event,
                 delete_marker: args.delete_marker,
             };
-            let answer = client(&args.server)
+            let answer = args
+                .server
+                .admin()
                 .await?
                 .match_rules(request)
                 .await
@@ -259,7 +260,9 @@ async fn put(args: PutArgs) -> anyhow::Result<()> {
         retention_seconds: args.retention,
         ..Default::default()
     };
-    let saved = client(&args.server)
+    let saved = args
+        .server
+        .admin()
         .await?
         .put_rule(pb::PutRuleRequest {
             rule: Some(rule),
