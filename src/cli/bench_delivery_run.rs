@@ -181,7 +181,7 @@ async fn measure(
             stop.clone(),
         )));
     }
-    let progress = super::bench_report::progress(
+    let progress = super::progress::progress(
         plan.count,
         &format!("{} {} {}", plan.scenario, plan.backend, plan.offered),
     );

@@ -1,6 +1,6 @@
 //! Machine-readable benchmark output: every scenario result as one JSON line (on stdout with
 //! `--json`, appended to a file with `--json-out PATH`) next to the human table, and the
-//! progress bar long runs show on stderr (hidden when stderr is not a terminal).
+//! broker's peak RSS.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -9,7 +9,6 @@ use std::sync::Mutex;
 use anyhow::Context as _;
 use clap::Args;
 use hdrhistogram::Histogram;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 /// Where the JSON lines go; shared by every `bench` scenario.
@@ -110,18 +109,6 @@ impl Reporter {
         }
         Ok(())
     }
-}
-
-/// A progress bar on stderr over `len` steps; draws nothing when stderr is not a terminal.
-pub fn progress(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what.to_string());
-    bar
 }
 
 /// Peak resident set size (VmHWM) of process `pid` (`"self"` for this one), in MiB.

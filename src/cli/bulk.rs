@@ -1,7 +1,7 @@
 //! Redrive and purge as operators run them: call again and again with a per-call limit until
 //! nothing matching is left, with a progress bar whose total is what the first call found.
 
-use super::ledger_view::progress;
+use super::progress::progress;
 
 /// What one bounded call did: (changed, remaining).
 pub type Step = (u64, u64);

@@ -1,11 +1,7 @@
-//! How the ledger commands print: deliveries and attempts as aligned tables (comfy-table),
-//! a message's particulars, and a progress bar for redrives and purges that loop over calls
-//! (indicatif; drawn only when stderr is a terminal).
-
-use std::io::IsTerminal as _;
+//! How the ledger commands print: deliveries and attempts as aligned tables (comfy-table) and a
+//! message's particulars.
 
 use comfy_table::{Table, presets};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use bucketbus::grpc::pb;
 
@@ -148,21 +144,6 @@ pub fn print_message(m: &pb::MessageRecord) {
         }
         print_table(t);
     }
-}
-
-/// A bar for a loop of bounded calls; hidden when stderr is not a terminal.
-pub fn progress(total: u64, verb: &str) -> ProgressBar {
-    let bar = ProgressBar::new(total);
-    if std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::stderr());
-        let template = format!("{verb} {{bar:40}} {{pos}}/{{len}} ({{eta}} left)");
-        if let Ok(style) = ProgressStyle::with_template(&template) {
-            bar.set_style(style);
-        }
-    } else {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    bar
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod delivery_filter;
 pub mod endpoints;
 mod event_view;
 mod ledger_view;
+mod progress;
 pub mod publish;
 pub mod queue;
 pub mod queue_dead_letters;
