@@ -198,7 +198,7 @@ mod tests {
         let stamps = Stamps::new(1, 0);
         stamps.start();
         // Past the 0 µs threshold for sure (an arrival in the same microsecond is not late).
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        while stamps.start().elapsed() < std::time::Duration::from_micros(2) {}
         let body = stamped_key(7, 0);
         stamps.arrive(0, body.as_bytes());
         stamps.arrive(0, body.as_bytes());
