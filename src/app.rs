@@ -18,6 +18,8 @@ use tokio_util::task::TaskTracker;
 use crate::admin::Admin;
 use crate::auth::Authenticator;
 use crate::config::Settings;
+use crate::delivery::mns_keys::SigningKeyPair;
+use crate::delivery::mns_sign::MnsSigner;
 use crate::grpc::{Security, Services};
 use crate::ingest::{self, Ingest};
 use crate::queue::Queues;
@@ -38,6 +40,8 @@ pub enum Error {
     Listener(#[from] std::io::Error),
     #[error("unusable [tls] files: {0}")]
     Tls(String),
+    #[error("cannot sign pushes the MNS way: {0}")]
+    MnsSignature(String),
 }
 
 /// Sockets bound by the caller (tests pass port-0 listeners).
@@ -90,8 +94,12 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         writer_cancel.clone(),
     );
     // One HTTP client and one set of circuit breakers for deliveries and test events.
-    let pusher = crate::delivery::Pusher::new(settings.delivery.clone())
+    let mut pusher = crate::delivery::Pusher::new(settings.delivery.clone())
         .map_err(|e| Error::HttpClient(e.to_string()))?;
+    let mns_signer = mns_signer(&settings, &store, http_addr).await?;
+    if let Some(signer) = &mns_signer {
+        pusher = pusher.with_mns_signer(signer.clone());
+    }
     let admin = Admin::new(
         store.clone(),
         rules.clone(),
@@ -142,7 +150,9 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         Some(tls) => Some(crate::tls::http_server_config(tls).map_err(Error::Tls)?),
         None => None,
     };
-    let router = crate::http::router(store.clone(), auth.clone());
+    let router = crate::http::router(store.clone(), auth.clone()).merge(
+        crate::http::mns_cert_routes(mns_signer.map(|s| s.certificate().clone())),
+    );
     let http = serve_http(listeners.http, router, http_tls, intake.clone())?;
     let security = Security {
         auth: auth.clone(),
@@ -177,6 +187,50 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         workers,
         grace: settings.shutdown_grace,
     })
+}
+
+/// The MNS push signer when `[delivery.mns_signature]` enables it: the configured key pair or
+/// the one shared through the database, and the certificate URL (configured, or derived from
+/// the HTTP listener's address).
+async fn mns_signer(
+    settings: &Settings,
+    store: &Store,
+    http_addr: SocketAddr,
+) -> Result<Option<Arc<MnsSigner>>, Error> {
+    let config = &settings.delivery.mns_signature;
+    if !config.enabled {
+        return Ok(None);
+    }
+    let failed = |e: String| Error::MnsSignature(e);
+    let base_url = match &config.cert_base_url {
+        Some(url) => url.clone(),
+        None if http_addr.ip().is_unspecified() => {
+            return Err(failed(format!(
+                "the HTTP listener ({http_addr}) is not a specific address: set \
+                 delivery.mns_signature.cert_base_url"
+            )));
+        }
+        None => {
+            let scheme = if settings.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            if http_addr.ip().is_loopback() {
+                tracing::warn!(%http_addr, "MNS push signatures name a certificate URL on a loopback address: receivers on other hosts cannot fetch it; set delivery.mns_signature.cert_base_url.");
+            }
+            format!("{scheme}://{http_addr}")
+        }
+    };
+    let pair = match &config.key_pair {
+        Some(pair) => pair.clone(),
+        None => SigningKeyPair::stored_or_generated(store)
+            .await
+            .map_err(|e| failed(e.to_string()))?,
+    };
+    let signer = MnsSigner::new(pair, &base_url);
+    tracing::info!(cert_url = %signer.cert_url(), "HTTP pushes are signed the MNS way (RSA-SHA1).");
+    Ok(Some(Arc::new(signer)))
 }
 
 fn serve_grpc(

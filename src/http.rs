@@ -1,5 +1,10 @@
 //! The HTTP listener: health checks and Prometheus metrics (later the MNS-compatible API).
 //! `/metrics` needs a metrics token when `auth.metrics_tokens` is set; health checks never do.
+//! The MNS push signing certificate is served from `mns_cert`.
+
+mod mns_cert;
+
+pub use mns_cert::routes as mns_cert_routes;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -11,9 +11,10 @@
 //! - [`queue`]: the consumer side of queues: long-poll receive, delete, visibility, retention.
 //! - [`topics`]: topic retention: pruning delivered messages past their rule's retention.
 //! - [`store`]: the durable state (SQLite or Postgres); the only module that sees sqlx.
-//! - [`delivery`]: HTTP push with retries and signatures; the only module that sees reqwest.
+//! - [`delivery`]: HTTP push with retries, MNS headers and signatures (Standard Webhooks,
+//!   MNS RSA-SHA1); the only module that sees reqwest.
 //! - [`grpc`]: tonic services; the only module that sees wire types.
-//! - [`http`]: health endpoints and metrics.
+//! - [`http`]: health endpoints, metrics, and the MNS push signing certificate.
 //! - [`auth`], [`tls`]: bearer tokens per role; TLS for the listeners.
 //! - [`config`], [`telemetry`], [`app`]: settings, logging, wiring and shutdown.
 

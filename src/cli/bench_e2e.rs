@@ -34,6 +34,9 @@ pub struct DeliveryOptions {
     /// schema in it after SQLite.
     #[arg(long)]
     pub postgres: Option<String>,
+    /// Sign every push the MNS way (RSA-SHA1, `[delivery.mns_signature]`), to measure its cost.
+    #[arg(long)]
+    pub mns_signature: bool,
     #[command(flatten)]
     pub report: ReportArgs,
 }
@@ -45,6 +48,16 @@ impl DeliveryOptions {
             databases.push(("postgres", ChildDatabase::Postgres(url.clone())));
         }
         databases
+    }
+
+    /// The broker's config for these options, with `extra` (TOML) before it.
+    pub fn broker_config(&self, extra: &str) -> String {
+        let signature = if self.mns_signature {
+            "[delivery.mns_signature]\nenabled = true\n"
+        } else {
+            ""
+        };
+        format!("{extra}{signature}")
     }
 
     pub fn count(&self, offered: Offered) -> u64 {
@@ -74,6 +87,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
         options.seconds, options.max_records, options.late_ms
     );
     print_header();
+    let config = options.broker_config("");
     for (backend, database) in options.databases() {
         for &offered in &args.rates {
             for repetition in 1..=options.repeat {
@@ -81,7 +95,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
                     scenario: "e2e",
                     backend,
                     database: &database,
-                    config: "",
+                    config: &config,
                     http_endpoints: 1,
                     queue_consumers: None,
                     offered,

@@ -36,7 +36,10 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         args.endpoints, args.consumers, options.seconds, options.max_records, options.late_ms
     );
     // The default limit is 5 endpoints per rule; the queue is one more.
-    let config = format!("[limits]\nendpoints_per_rule = {}\n", args.endpoints + 1);
+    let config = options.broker_config(&format!(
+        "[limits]\nendpoints_per_rule = {}\n",
+        args.endpoints + 1
+    ));
     print_header();
     for (backend, database) in options.databases() {
         for &offered in &args.rates {

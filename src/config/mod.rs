@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 mod auth;
 mod circuit_breaker;
+mod mns_signature;
 mod queues;
 mod secret;
 mod tls;
@@ -19,6 +20,7 @@ pub use auth::{
     AuthSettings, ENV_ADMIN_TOKENS, ENV_CONSUMER_TOKENS, ENV_INGEST_TOKENS, ENV_METRICS_TOKENS,
 };
 pub use circuit_breaker::CircuitBreakerSettings;
+pub use mns_signature::MnsSignatureSettings;
 pub use queues::QueueSettings;
 pub use secret::{DatabaseUrl, Secret};
 pub use tls::TlsSettings;
@@ -99,6 +101,8 @@ pub struct DeliverySettings {
     /// Which endpoint addresses may be pushed to.
     pub url_policy: UrlPolicy,
     pub circuit_breaker: CircuitBreakerSettings,
+    /// Whether and how pushes are signed the MNS way (RSA-SHA1).
+    pub mns_signature: MnsSignatureSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -177,6 +181,7 @@ struct DeliveryFile {
     exponential_decay_retry: ExponentialFile,
     url_policy: url_policy::UrlPolicyFile,
     circuit_breaker: circuit_breaker::CircuitBreakerFile,
+    mns_signature: mns_signature::MnsSignatureFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -247,6 +252,9 @@ impl Settings {
         if let Some(addr) = env(ENV_HTTP_LISTEN) {
             self.http_listen = parse_addr("server.http_listen", &addr)?;
         }
+        self.delivery
+            .mns_signature
+            .check_listener(self.http_listen)?;
         Ok(self)
     }
 }
@@ -377,9 +385,12 @@ impl FileConfig {
                 constraint: "must not be empty".into(),
             });
         }
+        let http_listen = parse_addr("server.http_listen", &self.server.http_listen)?;
+        let mns_signature = d.mns_signature.validate()?;
+        mns_signature.check_listener(http_listen)?;
         Ok(Settings {
             grpc_listen: parse_addr("server.grpc_listen", &self.server.grpc_listen)?,
-            http_listen: parse_addr("server.http_listen", &self.server.http_listen)?,
+            http_listen,
             shutdown_grace: self.server.shutdown_grace,
             database_url: check_database_url(&self.storage.database)?.into(),
             ingest: IngestSettings {
@@ -414,6 +425,7 @@ impl FileConfig {
                 account_id: d.account_id,
                 url_policy: d.url_policy.validate()?,
                 circuit_breaker: d.circuit_breaker.validate()?,
+                mns_signature,
                 retry: RetrySchedules {
                     backoff: BackoffRetry {
                         retries: d.backoff_retry.retries,

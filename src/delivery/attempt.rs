@@ -1,13 +1,17 @@
 //! One delivery attempt: build the HTTP request an endpoint receives (body in its content
-//! format, bucketbus headers, Standard Webhooks signature), send it, and classify the answer.
+//! format, MNS and bucketbus headers, the MNS signature if pushes are signed, the Standard
+//! Webhooks signature if the endpoint has a secret), send it, and classify the answer.
 //! A failed attempt is an outcome value, never an error.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::StatusCode;
 
 use super::client::{DeliveryClient, refusal};
+use super::mns_headers::{PushHeaders, resource};
+use super::mns_sign::{CERT_URL_HEADER, MnsSigner};
 use super::retry::{RetrySchedules, parse_retry_after};
 use super::sign::sign;
 use super::url_policy::Refused;
@@ -40,6 +44,8 @@ pub enum Outcome {
 pub struct AttemptContext<'a> {
     /// The policy-guarded client: every push goes through it.
     pub client: &'a DeliveryClient,
+    /// Signs each push the MNS way, when pushes are signed.
+    pub mns_signer: Option<&'a Arc<MnsSigner>>,
     pub account_id: &'a str,
     pub timeout: Duration,
 }
@@ -77,9 +83,33 @@ pub async fn attempt(
         Ok(request) => request,
         Err(refused) => return refused_attempt(&refused),
     };
+    let mut mns = PushHeaders::new(&envelope, &push, Utc::now());
+    let authorization = match (ctx.mns_signer, resource(url)) {
+        (Some(signer), Some(resource)) => {
+            mns.add(CERT_URL_HEADER, signer.cert_url_header().to_string());
+            match mns_sign(signer, mns.string_to_sign(&resource)).await {
+                Ok(signature) => Some(signature),
+                Err(error) => {
+                    return AttemptResult::Failed {
+                        status: None,
+                        error,
+                        retry_after: None,
+                    };
+                }
+            }
+        }
+        // An unparsable URL: reqwest fails the attempt without sending anything.
+        _ => None,
+    };
+    let mut headers = mns.to_header_map();
+    if let Some(signature) = authorization {
+        let value = reqwest::header::HeaderValue::from_str(&signature)
+            .expect("invariant: base64 text is a valid header value");
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     let mut request = request
         .timeout(ctx.timeout)
-        .header(reqwest::header::CONTENT_TYPE, push.content_type)
+        .headers(headers)
         .header("x-bucketbus-message-id", &message.id)
         .header("x-bucketbus-topic", &message.topic)
         .header(
@@ -122,6 +152,17 @@ pub async fn attempt(
                 retry_after: None,
             },
         },
+    }
+}
+
+/// The MNS signature of `text`, made on a blocking thread (an RSA private-key operation
+/// takes about a millisecond of CPU), or why it could not be made.
+async fn mns_sign(signer: &Arc<MnsSigner>, text: String) -> Result<String, String> {
+    let signer = signer.clone();
+    match tokio::task::spawn_blocking(move || signer.sign(&text)).await {
+        Ok(Ok(signature)) => Ok(signature),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(format!("cannot make the MNS push signature: {e}")),
     }
 }
 

@@ -82,6 +82,7 @@ impl Pusher {
         };
         let ctx = AttemptContext {
             client: &self.client,
+            mns_signer: self.mns_signer.as_ref(),
             account_id: &self.settings.account_id,
             timeout: self.settings.timeout,
         };

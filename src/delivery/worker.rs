@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use super::attempt::{AttemptContext, AttemptResult, Outcome, attempt, decide};
 use super::circuit::{Admission, Breakers, Probe};
 use super::client::DeliveryClient;
+use super::mns_sign::MnsSigner;
 use super::pusher::Pusher;
 use crate::config::DeliverySettings;
 use crate::model::{EndpointTarget, Subscription};
@@ -50,6 +51,7 @@ struct Shared {
     store: Store,
     settings: Arc<DeliverySettings>,
     client: DeliveryClient,
+    mns_signer: Option<Arc<MnsSigner>>,
     breakers: Arc<Breakers>,
     lanes: Mutex<HashMap<i64, Lane>>,
     subscriptions: Mutex<HashMap<i64, Arc<Subscription>>>,
@@ -79,6 +81,7 @@ pub fn start(
         store,
         settings: pusher.settings,
         client: pusher.client,
+        mns_signer: pusher.mns_signer,
         breakers: pusher.breakers,
         lanes: Mutex::new(HashMap::new()),
         subscriptions: Mutex::new(HashMap::new()),
@@ -353,6 +356,7 @@ async fn run_attempt(
     };
     let ctx = AttemptContext {
         client: &shared.client,
+        mns_signer: shared.mns_signer.as_ref(),
         account_id: &shared.settings.account_id,
         timeout: shared.settings.timeout,
     };

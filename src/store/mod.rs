@@ -4,6 +4,7 @@
 //! Only this module sees sqlx; SQLite is the embedded backend, Postgres the one replicas share.
 
 mod backlog;
+mod broker_keys;
 #[doc(hidden)]
 pub mod fault_injection;
 mod ledger;

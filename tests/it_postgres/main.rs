@@ -55,6 +55,9 @@ mod ledger;
 #[path = "../it/metrics.rs"]
 mod metrics;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/mns_push.rs"]
+mod mns_push;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/probes.rs"]
 mod probes;
 #[cfg(bucketbus_pg_it)]

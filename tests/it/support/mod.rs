@@ -3,7 +3,9 @@
 //! receiver, and `eventually` for conditions that become true asynchronously.
 
 pub mod daemon;
+pub mod mns_verifier;
 pub mod postgres;
+pub mod raw_receiver;
 pub mod receiver;
 
 use std::future::Future;
