@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue};
 
 use super::client::{DeliveryClient, refusal};
 use super::mns_headers::{PushHeaders, resource};
@@ -15,7 +16,7 @@ use super::mns_sign::{CERT_URL_HEADER, MnsSigner};
 use super::retry::{RetrySchedules, parse_retry_after};
 use super::sign::sign;
 use super::url_policy::Refused;
-use crate::format::{Envelope, push_body};
+use crate::format::{Envelope, PushBody, push_body};
 use crate::model::{EndpointTarget, NotifyStrategy, Subscription};
 use crate::store::LeasedDelivery;
 
@@ -83,30 +84,16 @@ pub async fn attempt(
         Ok(request) => request,
         Err(refused) => return refused_attempt(&refused),
     };
-    let mut mns = PushHeaders::new(&envelope, &push, Utc::now());
-    let authorization = match (ctx.mns_signer, resource(url)) {
-        (Some(signer), Some(resource)) => {
-            mns.add(CERT_URL_HEADER, signer.cert_url_header().to_string());
-            match mns_sign(signer, mns.string_to_sign(&resource)).await {
-                Ok(signature) => Some(signature),
-                Err(error) => {
-                    return AttemptResult::Failed {
-                        status: None,
-                        error,
-                        retry_after: None,
-                    };
-                }
-            }
+    let headers = match mns_headers(ctx.mns_signer, &envelope, &push, url).await {
+        Ok(headers) => headers,
+        Err(error) => {
+            return AttemptResult::Failed {
+                status: None,
+                error,
+                retry_after: None,
+            };
         }
-        // An unparsable URL: reqwest fails the attempt without sending anything.
-        _ => None,
     };
-    let mut headers = mns.to_header_map();
-    if let Some(signature) = authorization {
-        let value = reqwest::header::HeaderValue::from_str(&signature)
-            .expect("invariant: base64 text is a valid header value");
-        headers.insert(reqwest::header::AUTHORIZATION, value);
-    }
     let mut request = request
         .timeout(ctx.timeout)
         .headers(headers)
@@ -155,15 +142,33 @@ pub async fn attempt(
     }
 }
 
-/// The MNS signature of `text`, made on a blocking thread (an RSA private-key operation
-/// takes about a millisecond of CPU), or why it could not be made.
-async fn mns_sign(signer: &Arc<MnsSigner>, text: String) -> Result<String, String> {
-    let signer = signer.clone();
-    match tokio::task::spawn_blocking(move || signer.sign(&text)).await {
-        Ok(Ok(signature)) => Ok(signature),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(format!("cannot make the MNS push signature: {e}")),
-    }
+/// Content-Type, Content-MD5, Date and the `x-mns-*` headers of a push of `envelope` to
+/// `url`, with its MNS signature (`Authorization`, `x-mns-signing-cert-url`) when `signer` is
+/// set. The signature is made on a blocking thread: an RSA private-key operation is CPU work.
+async fn mns_headers(
+    signer: Option<&Arc<MnsSigner>>,
+    envelope: &Envelope<'_>,
+    push: &PushBody,
+    url: &str,
+) -> Result<HeaderMap, String> {
+    let mut mns = PushHeaders::new(envelope, push, Utc::now());
+    // An unparsable URL is sent unsigned: reqwest fails the attempt without sending anything.
+    let (Some(signer), Some(resource)) = (signer, resource(url)) else {
+        return Ok(mns.to_header_map());
+    };
+    mns.add(CERT_URL_HEADER, signer.cert_url_header().to_string());
+    let text = mns.string_to_sign(&resource);
+    let signing = signer.clone();
+    let signature = match tokio::task::spawn_blocking(move || signing.sign(&text)).await {
+        Ok(Ok(signature)) => signature,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(e) => return Err(format!("cannot make the MNS push signature: {e}")),
+    };
+    let mut headers = mns.to_header_map();
+    let value =
+        HeaderValue::from_str(&signature).expect("invariant: base64 text is a valid header value");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    Ok(headers)
 }
 
 /// An attempt the URL policy stopped before any byte was sent; retried like any failure.

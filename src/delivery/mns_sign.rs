@@ -87,8 +87,8 @@ impl MnsSigner {
     }
 
     /// base64 of the RSASSA-PKCS1-v1_5 SHA-1 signature of `string_to_sign` (UTF-8). The
-    /// private-key operation is blinded with the system RNG. About a millisecond of CPU: call
-    /// it off the async workers.
+    /// private-key operation is blinded with the system RNG. About 2 ms of CPU (RSA-2048,
+    /// release build; see BENCHMARKS.md): call it off the async workers.
     pub fn sign(&self, string_to_sign: &str) -> Result<String, SignError> {
         let signature = self
             .pair

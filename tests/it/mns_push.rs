@@ -124,6 +124,12 @@ fn check_headers(request: &RawRequest, rule: &pb::Rule) {
         );
     }
     let content_type = value(request, "content-type");
+    let endpoint = match request.path() {
+        "/xml" => "ep-1",
+        "/json" => "ep-2",
+        _ => "ep-3",
+    };
+    assert_eq!(subscription, endpoint, "the rule's endpoints in order");
     match request.path() {
         "/xml" => {
             assert_eq!(content_type, "text/xml;charset=utf-8");

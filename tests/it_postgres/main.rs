@@ -58,6 +58,8 @@ mod metrics;
 #[path = "../it/mns_push.rs"]
 mod mns_push;
 #[cfg(bucketbus_pg_it)]
+mod mns_signing;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/probes.rs"]
 mod probes;
 #[cfg(bucketbus_pg_it)]
