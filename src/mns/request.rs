@@ -3,6 +3,9 @@
 //! every answer its `x-mns-request-id` / `x-mns-version` headers and every error its `<Error>`
 //! body.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -62,6 +65,14 @@ impl MnsRequest {
     }
 }
 
+/// Set once the request's body has been read to its end. A request answered with its body
+/// unread (a signature refused before the body is read, an unknown route) must not leave the
+/// connection open: the unread bytes would arrive as the next request, or, as hyper does,
+/// the connection is dropped under a keep-alive client (the Python SDK's next call then fails
+/// with `NetWorkException: Broken pipe`). [`envelope`] answers those with `connection: close`.
+#[derive(Clone, Default)]
+struct BodyRead(Arc<AtomicBool>);
+
 impl FromRequest<MnsState> for MnsRequest {
     type Rejection = MnsError;
 
@@ -77,6 +88,9 @@ impl FromRequest<MnsState> for MnsRequest {
                     "The request body is too large or was cut off (at most {MAX_BODY_BYTES} bytes)."
                 ))
             })?;
+        if let Some(read) = parts.extensions.get::<BodyRead>() {
+            read.0.store(true, Ordering::Release);
+        }
         if let Some(md5) = parts.headers.get("content-md5") {
             check_content_md5(md5.as_bytes(), &body)?;
         }
@@ -120,8 +134,12 @@ pub fn xml_response(status: StatusCode, body: String) -> Response {
 }
 
 /// Adds the MNS headers to every answer and renders errors (also axum's own rejections, so a
-/// client never gets a body its SDK cannot parse).
-pub async fn envelope(request: Request, next: Next) -> Response {
+/// client never gets a body its SDK cannot parse); closes the connection after answering a
+/// request whose body was left unread (see [`BodyRead`]).
+pub async fn envelope(mut request: Request, next: Next) -> Response {
+    let body_read = BodyRead::default();
+    let has_body = declares_body(request.headers());
+    request.extensions_mut().insert(body_read.clone());
     let request_id = new_request_id();
     let host_id = request
         .headers()
@@ -166,7 +184,19 @@ pub async fn envelope(request: Request, next: Next) -> Response {
         HeaderValue::from_str(&request_id).expect("hex is a valid header value"),
     );
     headers.insert("x-mns-version", HeaderValue::from_static(API_VERSION));
+    if has_body && !body_read.0.load(Ordering::Acquire) {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     response
+}
+
+/// Whether a request comes with a body (`Content-Length` above 0, or chunked).
+fn declares_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() != "0")
 }
 
 /// 24 uppercase hex digits, like the service's request ids.

@@ -22,6 +22,7 @@ mod faults_endpoints;
 mod faults_poison;
 mod ledger;
 mod metrics;
+mod mns_connection;
 mod mns_messages;
 mod mns_queues;
 mod probes;

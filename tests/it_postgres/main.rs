@@ -55,6 +55,9 @@ mod ledger;
 #[path = "../it/metrics.rs"]
 mod metrics;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/mns_connection.rs"]
+mod mns_connection;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/mns_messages.rs"]
 mod mns_messages;
 #[cfg(bucketbus_pg_it)]
