@@ -25,6 +25,7 @@ mod metrics;
 mod mns_connection;
 mod mns_messages;
 mod mns_queues;
+mod mns_sdk;
 mod probes;
 mod publish;
 mod queue;

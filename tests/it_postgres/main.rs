@@ -64,6 +64,9 @@ mod mns_messages;
 #[path = "../it/mns_queues.rs"]
 mod mns_queues;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/mns_sdk.rs"]
+mod mns_sdk;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/probes.rs"]
 mod probes;
 #[cfg(bucketbus_pg_it)]
