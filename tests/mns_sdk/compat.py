@@ -609,7 +609,8 @@ def topics(run):
 
 
 def main():
-    run = Run()
+    with Step("setup"):
+        run = Run()
     print("MNS SDK compatibility run against %s, names %s*" % (run.endpoint, run.prefix),
           flush=True)
     queue = queue_admin(run)
