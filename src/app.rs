@@ -24,6 +24,7 @@ use crate::queue::Queues;
 use crate::rules::RuleSet;
 use crate::store::{self, Store};
 use crate::tls::TlsListener;
+use crate::topics::Publisher;
 
 /// How often expired record ids are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -61,6 +62,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     pub store: Store,
     pub admin: Admin,
+    /// Publishes to topics (MNS PublishMessage).
+    pub publisher: Publisher,
     intake: CancellationToken,
     servers: Vec<JoinHandle<()>>,
     writer_cancel: CancellationToken,
@@ -99,7 +102,8 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         settings.queues.limits,
         committed.clone(),
         pusher.clone(),
-    );
+    )
+    .with_default_retention(settings.topics.default_retention);
 
     let workers_cancel = CancellationToken::new();
     let workers = TaskTracker::new();
@@ -130,6 +134,7 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         workers_cancel.clone(),
     ));
 
+    let publisher = Publisher::new(ingest.clone(), store.clone());
     let intake = CancellationToken::new();
     let queues = Queues::new(store.clone(), intake.clone());
     let services = Services {
@@ -169,6 +174,7 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         http_addr,
         store,
         admin,
+        publisher,
         intake,
         servers: vec![grpc, http],
         writer_cancel,
