@@ -726,4 +726,6 @@ mod test_postgres;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod topic_admin_tests;
+#[cfg(test)]
 mod topic_tests;
