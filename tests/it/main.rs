@@ -35,4 +35,5 @@ mod retention;
 mod support;
 mod test_event;
 mod tls;
+mod topics;
 mod url_policy;

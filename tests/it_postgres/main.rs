@@ -98,6 +98,9 @@ mod test_event;
 #[path = "../it/tls.rs"]
 mod tls;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/topics.rs"]
+mod topics;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/url_policy.rs"]
 mod url_policy;
 
