@@ -39,12 +39,16 @@ pub enum Error {
     Listener(#[from] std::io::Error),
     #[error("unusable [tls] files: {0}")]
     Tls(String),
+    #[error("mns.listen is set but no listener was bound for it")]
+    MnsListenerMissing,
 }
 
 /// Sockets bound by the caller (tests pass port-0 listeners).
 pub struct Listeners {
     pub grpc: TcpListener,
     pub http: TcpListener,
+    /// The MNS API's own listener when `mns.listen` is set (`None`: it shares `http`).
+    pub mns: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -52,6 +56,10 @@ impl Listeners {
         Ok(Listeners {
             grpc: TcpListener::bind(settings.grpc_listen).await?,
             http: TcpListener::bind(settings.http_listen).await?,
+            mns: match settings.mns.listen.filter(|_| settings.mns.enabled) {
+                Some(addr) => Some(TcpListener::bind(addr).await?),
+                None => None,
+            },
         })
     }
 }
@@ -60,6 +68,8 @@ impl Listeners {
 pub struct Running {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// The MNS API's own listener, when it has one (otherwise it is on `http_addr`).
+    pub mns_addr: Option<SocketAddr>,
     pub store: Store,
     pub admin: Admin,
     /// Publishes to topics (MNS PublishMessage).
@@ -140,14 +150,40 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
     let services = Services {
         ingest,
         admin: admin.clone(),
-        queues,
+        queues: queues.clone(),
     };
     let auth = Arc::new(Authenticator::new(&settings.auth));
     let http_tls = match &settings.tls {
         Some(tls) => Some(crate::tls::http_server_config(tls).map_err(Error::Tls)?),
         None => None,
     };
-    let router = crate::http::router(store.clone(), auth.clone());
+    let mut router = crate::http::router(store.clone(), auth.clone());
+    let mut servers = Vec::with_capacity(3);
+    let mns_addr = if settings.mns.enabled {
+        let verifier = crate::mns::Verifier::new(&settings.mns);
+        if !verifier.has_keys() {
+            tracing::info!(
+                "The MNS API refuses every request: no access key is configured ([[mns.access_keys]] or BUCKETBUS_MNS_ACCESS_KEY_ID/_SECRET)."
+            );
+        }
+        let state =
+            crate::mns::MnsState::new(verifier, admin.clone(), queues, settings.tls.is_some());
+        let mns = crate::mns::router(state);
+        match (listeners.mns, settings.mns.listen) {
+            (Some(listener), _) => {
+                let addr = listener.local_addr()?;
+                servers.push(serve_http(listener, mns, http_tls.clone(), intake.clone())?);
+                Some(addr)
+            }
+            (None, None) => {
+                router = router.merge(mns);
+                None
+            }
+            (None, Some(_)) => return Err(Error::MnsListenerMissing),
+        }
+    } else {
+        None
+    };
     let http = serve_http(listeners.http, router, http_tls, intake.clone())?;
     let security = Security {
         auth: auth.clone(),
@@ -161,7 +197,17 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
             Some(_) => "on (gRPC clients need a certificate)",
             None => "on",
         });
-    tracing::info!(%grpc_addr, %http_addr, database = %settings.database_url, auth = %auth.summary(), tls, "bucketbus is serving.");
+    let mns = mns_addr.map_or_else(
+        || {
+            if settings.mns.enabled {
+                "on the HTTP listener".to_string()
+            } else {
+                "off".to_string()
+            }
+        },
+        |addr| addr.to_string(),
+    );
+    tracing::info!(%grpc_addr, %http_addr, mns, database = %settings.database_url, auth = %auth.summary(), tls, "bucketbus is serving.");
     if !grpc_addr.ip().is_loopback() {
         for role in crate::auth::Role::ALL {
             if auth.is_open(role) && role != crate::auth::Role::Metrics {
@@ -172,11 +218,15 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
     Ok(Running {
         grpc_addr,
         http_addr,
+        mns_addr,
         store,
         admin,
         publisher,
         intake,
-        servers: vec![grpc, http],
+        servers: {
+            servers.extend([grpc, http]);
+            servers
+        },
         writer_cancel,
         writer,
         workers_cancel,

@@ -14,6 +14,7 @@
 //! - [`delivery`]: HTTP push with retries and signatures; the only module that sees reqwest.
 //! - [`grpc`]: tonic services; the only module that sees wire types.
 //! - [`http`]: health endpoints and metrics.
+//! - [`mns`]: the MNS-compatible REST API (queues, topics, subscriptions) over the same use cases.
 //! - [`auth`], [`tls`]: bearer tokens per role; TLS for the listeners.
 //! - [`config`], [`telemetry`], [`app`]: settings, logging, wiring and shutdown.
 
@@ -27,6 +28,7 @@ pub mod format;
 pub mod grpc;
 pub mod http;
 pub mod ingest;
+pub mod mns;
 pub mod model;
 #[cfg(test)]
 mod proptest_cases;

@@ -63,6 +63,11 @@ impl Admin {
         Ok(statuses)
     }
 
+    /// Queues whose name starts with `prefix`, by name, without counting their messages.
+    pub async fn list_queue_infos(&self, prefix: &str) -> Result<Vec<QueueInfo>, Error> {
+        Ok(self.store.queues(prefix).await?)
+    }
+
     /// Changes the attributes the patch sets.
     pub async fn set_queue_attributes(
         &self,

@@ -22,6 +22,8 @@ mod faults_endpoints;
 mod faults_poison;
 mod ledger;
 mod metrics;
+mod mns_messages;
+mod mns_queues;
 mod probes;
 mod publish;
 mod queue;

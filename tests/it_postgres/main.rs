@@ -55,6 +55,12 @@ mod ledger;
 #[path = "../it/metrics.rs"]
 mod metrics;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/mns_messages.rs"]
+mod mns_messages;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/mns_queues.rs"]
+mod mns_queues;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/probes.rs"]
 mod probes;
 #[cfg(bucketbus_pg_it)]

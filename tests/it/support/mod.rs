@@ -3,6 +3,7 @@
 //! receiver, and `eventually` for conditions that become true asynchronously.
 
 pub mod daemon;
+pub mod mns;
 pub mod postgres;
 pub mod receiver;
 
@@ -94,6 +95,7 @@ impl TestBroker {
     pub async fn start(settings: Settings) -> TestBroker {
         bucketbus::telemetry::init(&settings.log);
         let tls = settings.tls.is_some();
+        let own_mns_listener = settings.mns.enabled && settings.mns.listen.is_some();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -104,6 +106,10 @@ impl TestBroker {
                 let listeners = Listeners {
                     grpc: TcpListener::bind("127.0.0.1:0").await.unwrap(),
                     http: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+                    mns: match own_mns_listener {
+                        true => Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+                        false => None,
+                    },
                 };
                 bucketbus::app::start(settings, listeners).await
             })
@@ -137,6 +143,12 @@ impl TestBroker {
 
     pub fn http_addr(&self) -> std::net::SocketAddr {
         self.running.as_ref().unwrap().http_addr
+    }
+
+    /// Where the MNS API answers: its own listener if it has one, else the HTTP listener.
+    pub fn mns_addr(&self) -> std::net::SocketAddr {
+        let running = self.running.as_ref().unwrap();
+        running.mns_addr.unwrap_or(running.http_addr)
     }
 
     pub fn ingest(&self) -> pb::ingest_client::IngestClient<Channel> {
