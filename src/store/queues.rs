@@ -233,8 +233,7 @@ pub(super) async fn delete_queue(pool: &SqlitePool, id: i64) -> Result<()> {
 }
 
 /// What uses a queue: the rules (bucket, name) with an endpoint sending to it, and the queues
-/// that name it as their dead-letter queue. MNS subscriptions to it do not count: as in MNS, a
-/// queue can be deleted under them (they enqueue nothing until it exists again).
+/// that name it as their dead-letter queue (MNS subscriptions: see `queue_subscriptions`).
 pub(super) async fn users(
     pool: &SqlitePool,
     name: &str,

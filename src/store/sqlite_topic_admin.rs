@@ -167,6 +167,18 @@ impl SqliteStore {
         Ok(retired)
     }
 
+    pub async fn queue_subscriptions(&self, queue: &str) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(built(format!(
+            "SELECT s.topic, s.name FROM subscriptions s
+             WHERE s.retired_at IS NULL AND s.managed_by = {MANAGED_BY_MNS}
+               AND s.endpoint ->> '$.queue' = ?1
+             ORDER BY s.topic, s.name"
+        )))
+        .bind(queue)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
     pub async fn topic_subscribers(&self, topic: &str) -> Result<Vec<Subscriber>> {
         let rows: Vec<(i64, String, String, Option<String>)> = sqlx::query_as(
             "SELECT id, name, endpoint, filter_tag FROM subscriptions

@@ -132,6 +132,11 @@ impl Store {
         on_backend!(self, b => b.retire_topic_subscription(subscription, now).await)
     }
 
+    /// The live MNS subscriptions (topic, name) sending to a queue, by topic and name.
+    pub async fn queue_subscriptions(&self, queue: &str) -> Result<Vec<(String, String)>> {
+        on_backend!(self, b => b.queue_subscriptions(queue).await)
+    }
+
     /// Every live subscription of the topic (a rule's endpoints and MNS subscriptions), oldest
     /// first.
     pub async fn topic_subscribers(&self, topic: &str) -> Result<Vec<Subscriber>> {

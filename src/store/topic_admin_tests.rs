@@ -167,6 +167,15 @@ pub(crate) async fn suite_put_rule_never_touches_mns_subscriptions(store: Store)
         store.topic_subscription(&rule.topic, "ep-1").await.unwrap(),
         None
     );
+
+    // Who sends to queue q1: the MNS subscription s1, not a rule.
+    assert_eq!(
+        store.queue_subscriptions("q1").await.unwrap(),
+        [(rule.topic.clone(), "s1".to_string())]
+    );
+    assert!(store.queue_users("q1").await.unwrap().0.is_empty());
+    store.retire_topic_subscription(&s1, t0).await.unwrap();
+    assert!(store.queue_subscriptions("q1").await.unwrap().is_empty());
 }
 
 /// Changing a subscription retires its row (deliveries keep it) for a new one with the same

@@ -582,3 +582,27 @@ async fn deleting_an_mns_topic_removes_its_subscriptions() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_queue_an_mns_subscription_sends_to_is_deleted_only_after_unsubscribe() {
+    let (_dir, broker) = fresh_broker("").await;
+    create_queue(&broker, "inbox", attrs()).await;
+    create_topic(&broker, "t").await;
+    let request = subscription(&queue_endpoint("inbox"), ContentFormat::Simplified, None);
+    subscribe(&broker, "t", "to-inbox", request).await;
+    let (refused, deleted) = broker
+        .use_cases(async |admin, _| {
+            let refused = admin.delete_queue("inbox").await;
+            admin.unsubscribe("t", "to-inbox").await.unwrap();
+            (refused, admin.delete_queue("inbox").await)
+        })
+        .await;
+    match refused {
+        Err(Error::FailedPrecondition(message)) => assert!(
+            message.contains("subscription \"to-inbox\" of topic \"t\""),
+            "{message}"
+        ),
+        other => panic!("expected FAILED_PRECONDITION, got {other:?}"),
+    }
+    deleted.unwrap();
+}
