@@ -166,8 +166,13 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
                 "The MNS API refuses every request: no access key is configured ([[mns.access_keys]] or BUCKETBUS_MNS_ACCESS_KEY_ID/_SECRET)."
             );
         }
-        let state =
-            crate::mns::MnsState::new(verifier, admin.clone(), queues, settings.tls.is_some());
+        let state = crate::mns::MnsState::new(
+            verifier,
+            admin.clone(),
+            queues,
+            publisher.clone(),
+            settings.tls.is_some(),
+        );
         let mns = crate::mns::router(state);
         match (listeners.mns, settings.mns.listen) {
             (Some(listener), _) => {

@@ -70,6 +70,12 @@ impl Publisher {
         Publisher { ingest, store }
     }
 
+    /// The account MNS documents name as `TopicOwner` and `Subscriber` (`[delivery]
+    /// account_id`), as the push envelopes do.
+    pub fn account_id(&self) -> &str {
+        self.ingest.account_id()
+    }
+
     /// Appends `body` to `topic`; answers once it is committed. The body must not be empty
     /// and at most the topic's `MaximumMessageSize` bytes; `tag` (empty: none) at most 16
     /// characters. The topic's subscribers are read from the database, so a Subscribe or

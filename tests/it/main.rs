@@ -24,6 +24,7 @@ mod ledger;
 mod metrics;
 mod mns_messages;
 mod mns_queues;
+mod mns_topics;
 mod probes;
 mod publish;
 mod queue;

@@ -61,6 +61,9 @@ mod mns_messages;
 #[path = "../it/mns_queues.rs"]
 mod mns_queues;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/mns_topics.rs"]
+mod mns_topics;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/probes.rs"]
 mod probes;
 #[cfg(bucketbus_pg_it)]
