@@ -24,6 +24,7 @@ use crate::queue::Queues;
 use crate::rules::RuleSet;
 use crate::store::{self, Store};
 use crate::tls::TlsListener;
+use crate::topics::Publisher;
 
 /// How often expired record ids are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -71,6 +72,8 @@ pub struct Running {
     pub mns_addr: Option<SocketAddr>,
     pub store: Store,
     pub admin: Admin,
+    /// Publishes to topics (MNS PublishMessage).
+    pub publisher: Publisher,
     intake: CancellationToken,
     servers: Vec<JoinHandle<()>>,
     writer_cancel: CancellationToken,
@@ -109,7 +112,8 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         settings.queues.limits,
         committed.clone(),
         pusher.clone(),
-    );
+    )
+    .with_default_retention(settings.topics.default_retention);
 
     let workers_cancel = CancellationToken::new();
     let workers = TaskTracker::new();
@@ -140,6 +144,7 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         workers_cancel.clone(),
     ));
 
+    let publisher = Publisher::new(ingest.clone(), store.clone());
     let intake = CancellationToken::new();
     let queues = Queues::new(store.clone(), intake.clone());
     let services = Services {
@@ -161,8 +166,13 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
                 "The MNS API refuses every request: no access key is configured ([[mns.access_keys]] or BUCKETBUS_MNS_ACCESS_KEY_ID/_SECRET)."
             );
         }
-        let state =
-            crate::mns::MnsState::new(verifier, admin.clone(), queues, settings.tls.is_some());
+        let state = crate::mns::MnsState::new(
+            verifier,
+            admin.clone(),
+            queues,
+            publisher.clone(),
+            settings.tls.is_some(),
+        );
         let mns = crate::mns::router(state);
         match (listeners.mns, settings.mns.listen) {
             (Some(listener), _) => {
@@ -216,6 +226,7 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         mns_addr,
         store,
         admin,
+        publisher,
         intake,
         servers: {
             servers.extend([grpc, http]);

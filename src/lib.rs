@@ -3,13 +3,15 @@
 //! are delivered at least once to HTTP endpoints and to queues that consumers poll.
 //!
 //! # Layout
-//! - [`model`]: domain types (records, events, rules, messages, queues); no I/O.
+//! - [`model`]: domain types (records, events, rules, messages, queues, MNS topics); no I/O.
 //! - [`rules`]: pure rule validation, overlap checks and matching.
 //! - [`format`]: message encodings (OSS, S3) and MNS push envelopes.
 //! - [`ingest`]: records → matched messages → one group-committed append → result.
-//! - [`admin`]: rule and queue administration, the delivery ledger and dead letters.
+//! - [`admin`]: rule, queue, topic and subscription administration, the delivery ledger and
+//!   dead letters.
 //! - [`queue`]: the consumer side of queues: long-poll receive, delete, visibility, retention.
-//! - [`topics`]: topic retention: pruning delivered messages past their rule's retention.
+//! - [`topics`]: topic retention (pruning delivered messages past their retention) and
+//!   publishing to a topic (MNS PublishMessage).
 //! - [`store`]: the durable state (SQLite or Postgres); the only module that sees sqlx.
 //! - [`delivery`]: HTTP push with retries and signatures; the only module that sees reqwest.
 //! - [`grpc`]: tonic services; the only module that sees wire types.

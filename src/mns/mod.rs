@@ -11,6 +11,8 @@ mod query;
 mod queues;
 mod request;
 pub mod signature;
+mod subscriptions;
+mod topics;
 mod xml;
 
 use std::sync::Arc;
@@ -18,13 +20,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 pub use auth::{API_VERSION, Verifier};
 pub use error::MnsError;
 
 use crate::admin::Admin;
 use crate::queue::Queues;
+use crate::topics::Publisher;
 
 /// What the routes need.
 #[derive(Clone)]
@@ -32,16 +35,25 @@ pub struct MnsState {
     verifier: Arc<Verifier>,
     admin: Admin,
     queues: Queues,
+    /// PublishMessage; also the account the topic documents name.
+    publisher: Publisher,
     /// `http` or `https`, for the URLs the API hands out.
     scheme: &'static str,
 }
 
 impl MnsState {
-    pub fn new(verifier: Verifier, admin: Admin, queues: Queues, tls: bool) -> MnsState {
+    pub fn new(
+        verifier: Verifier,
+        admin: Admin,
+        queues: Queues,
+        publisher: Publisher,
+        tls: bool,
+    ) -> MnsState {
         MnsState {
             verifier: Arc::new(verifier),
             admin,
             queues,
+            publisher,
             scheme: if tls { "https" } else { "http" },
         }
     }
@@ -65,6 +77,29 @@ pub fn router(state: MnsState) -> Router {
                 .post(messages::send)
                 .delete(messages::delete)
                 .put(messages::change_visibility)
+                .fallback(unknown),
+        )
+        .route("/topics", get(topics::list).fallback(unknown))
+        .route(
+            "/topics/{topic}",
+            get(topics::get)
+                .put(topics::put)
+                .delete(topics::delete)
+                .fallback(unknown),
+        )
+        .route(
+            "/topics/{topic}/messages",
+            post(topics::publish).fallback(unknown),
+        )
+        .route(
+            "/topics/{topic}/subscriptions",
+            get(subscriptions::list).fallback(unknown),
+        )
+        .route(
+            "/topics/{topic}/subscriptions/{subscription}",
+            get(subscriptions::get)
+                .put(subscriptions::put)
+                .delete(subscriptions::delete)
                 .fallback(unknown),
         )
         .fallback(unknown)

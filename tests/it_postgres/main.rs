@@ -67,6 +67,9 @@ mod mns_queues;
 #[path = "../it/mns_sdk.rs"]
 mod mns_sdk;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/mns_topics.rs"]
+mod mns_topics;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/probes.rs"]
 mod probes;
 #[cfg(bucketbus_pg_it)]
@@ -109,6 +112,9 @@ mod test_event;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/tls.rs"]
 mod tls;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/topics.rs"]
+mod topics;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/url_policy.rs"]
 mod url_policy;

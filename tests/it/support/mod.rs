@@ -10,10 +10,12 @@ pub mod receiver;
 use std::future::Future;
 use std::time::Duration;
 
+use bucketbus::admin::Admin;
 use bucketbus::app::{Listeners, Running};
 use bucketbus::config::Settings;
 use bucketbus::grpc::pb;
 use bucketbus::store::Store;
+use bucketbus::topics::Publisher;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
@@ -159,6 +161,19 @@ impl TestBroker {
 
     pub fn queue(&self) -> pb::queue_client::QueueClient<Channel> {
         pb::queue_client::QueueClient::new(self.channel.clone())
+    }
+
+    /// Runs `work` with the broker's use-case layer (the `Admin` and `Publisher` its front
+    /// doors call) on the broker's own runtime, and returns what it returned.
+    pub async fn use_cases<T, F, Fut>(&self, work: F) -> T
+    where
+        F: FnOnce(Admin, Publisher) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let running = self.running.as_ref().unwrap();
+        let work = work(running.admin.clone(), running.publisher.clone());
+        self.runtime.as_ref().unwrap().spawn(work).await.unwrap()
     }
 
     /// Graceful shutdown; returns whether it finished within the grace period.
