@@ -26,6 +26,7 @@ use crate::queue::Queues;
 use crate::rules::RuleSet;
 use crate::store::{self, Store};
 use crate::tls::TlsListener;
+use crate::topics::Publisher;
 
 /// How often expired record ids are purged.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
@@ -42,12 +43,16 @@ pub enum Error {
     Tls(String),
     #[error("cannot sign pushes the MNS way: {0}")]
     MnsSignature(String),
+    #[error("mns.listen is set but no listener was bound for it")]
+    MnsListenerMissing,
 }
 
 /// Sockets bound by the caller (tests pass port-0 listeners).
 pub struct Listeners {
     pub grpc: TcpListener,
     pub http: TcpListener,
+    /// The MNS API's own listener when `mns.listen` is set (`None`: it shares `http`).
+    pub mns: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -55,6 +60,10 @@ impl Listeners {
         Ok(Listeners {
             grpc: TcpListener::bind(settings.grpc_listen).await?,
             http: TcpListener::bind(settings.http_listen).await?,
+            mns: match settings.mns.listen.filter(|_| settings.mns.enabled) {
+                Some(addr) => Some(TcpListener::bind(addr).await?),
+                None => None,
+            },
         })
     }
 }
@@ -63,8 +72,12 @@ impl Listeners {
 pub struct Running {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
+    /// The MNS API's own listener, when it has one (otherwise it is on `http_addr`).
+    pub mns_addr: Option<SocketAddr>,
     pub store: Store,
     pub admin: Admin,
+    /// Publishes to topics (MNS PublishMessage).
+    pub publisher: Publisher,
     intake: CancellationToken,
     servers: Vec<JoinHandle<()>>,
     writer_cancel: CancellationToken,
@@ -107,7 +120,8 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         settings.queues.limits,
         committed.clone(),
         pusher.clone(),
-    );
+    )
+    .with_default_retention(settings.topics.default_retention);
 
     let workers_cancel = CancellationToken::new();
     let workers = TaskTracker::new();
@@ -138,21 +152,54 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
         workers_cancel.clone(),
     ));
 
+    let publisher = Publisher::new(ingest.clone(), store.clone());
     let intake = CancellationToken::new();
     let queues = Queues::new(store.clone(), intake.clone());
     let services = Services {
         ingest,
         admin: admin.clone(),
-        queues,
+        queues: queues.clone(),
     };
     let auth = Arc::new(Authenticator::new(&settings.auth));
     let http_tls = match &settings.tls {
         Some(tls) => Some(crate::tls::http_server_config(tls).map_err(Error::Tls)?),
         None => None,
     };
-    let router = crate::http::router(store.clone(), auth.clone()).merge(
-        crate::http::mns_cert_routes(mns_signer.map(|s| s.certificate().clone())),
-    );
+    let mut router = crate::http::router(store.clone(), auth.clone());
+    let mut servers = Vec::with_capacity(3);
+    let mns_addr = if settings.mns.enabled {
+        let verifier = crate::mns::Verifier::new(&settings.mns);
+        if !verifier.has_keys() {
+            tracing::info!(
+                "The MNS API refuses every request: no access key is configured ([[mns.access_keys]] or BUCKETBUS_MNS_ACCESS_KEY_ID/_SECRET)."
+            );
+        }
+        let state = crate::mns::MnsState::new(
+            verifier,
+            admin.clone(),
+            queues,
+            publisher.clone(),
+            settings.tls.is_some(),
+        );
+        let mns = crate::mns::router(state);
+        match (listeners.mns, settings.mns.listen) {
+            (Some(listener), _) => {
+                let addr = listener.local_addr()?;
+                servers.push(serve_http(listener, mns, http_tls.clone(), intake.clone())?);
+                Some(addr)
+            }
+            (None, None) => {
+                router = router.merge(mns);
+                None
+            }
+            (None, Some(_)) => return Err(Error::MnsListenerMissing),
+        }
+    } else {
+        None
+    };
+    router = router.merge(crate::http::mns_cert_routes(
+        mns_signer.map(|s| s.certificate().clone()),
+    ));
     let http = serve_http(listeners.http, router, http_tls, intake.clone())?;
     let security = Security {
         auth: auth.clone(),
@@ -166,7 +213,17 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
             Some(_) => "on (gRPC clients need a certificate)",
             None => "on",
         });
-    tracing::info!(%grpc_addr, %http_addr, database = %settings.database_url, auth = %auth.summary(), tls, "bucketbus is serving.");
+    let mns = mns_addr.map_or_else(
+        || {
+            if settings.mns.enabled {
+                "on the HTTP listener".to_string()
+            } else {
+                "off".to_string()
+            }
+        },
+        |addr| addr.to_string(),
+    );
+    tracing::info!(%grpc_addr, %http_addr, mns, database = %settings.database_url, auth = %auth.summary(), tls, "bucketbus is serving.");
     if !grpc_addr.ip().is_loopback() {
         for role in crate::auth::Role::ALL {
             if auth.is_open(role) && role != crate::auth::Role::Metrics {
@@ -177,10 +234,15 @@ pub async fn start(settings: Settings, listeners: Listeners) -> Result<Running, 
     Ok(Running {
         grpc_addr,
         http_addr,
+        mns_addr,
         store,
         admin,
+        publisher,
         intake,
-        servers: vec![grpc, http],
+        servers: {
+            servers.extend([grpc, http]);
+            servers
+        },
         writer_cancel,
         writer,
         workers_cancel,

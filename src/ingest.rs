@@ -1,6 +1,11 @@
 //! Ingest: a record is validated and matched against the rules in force (no I/O), its
 //! messages are rendered, and a single writer task commits whatever records arrived meanwhile
-//! in one transaction (group commit) before any of their callers is answered.
+//! in one transaction (group commit) before any of their callers is answered. MNS publishing
+//! (`topics::Publisher`) appends through the same writer.
+
+mod fan_out;
+
+pub(crate) use fan_out::fan_out;
 
 use std::sync::Arc;
 
@@ -13,10 +18,9 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Code, HasCode, Invalid};
 use crate::format;
 use crate::model::message::new_message_id;
-use crate::model::queue::DEFAULT_PRIORITY;
-use crate::model::{EndpointTarget, Message, RecordInput, Rule};
+use crate::model::{Message, RecordInput};
 use crate::rules::RuleSet;
-use crate::store::{AppendItem, Appended, NewMessage, NewQueueMessage, Store};
+use crate::store::{AppendItem, Appended, NewMessage, Store};
 use crate::telemetry::metrics as names;
 
 /// One rule a record matched, and the message it became.
@@ -129,63 +133,56 @@ impl Ingest {
         if matched.is_empty() {
             return Ok(Published::default());
         }
-        let first_seq = self
-            .store
-            .allocate_seqs(matched.len())
-            .await
-            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let first_seq = self.allocate_seqs(matched.len()).await?;
         let mut messages = Vec::with_capacity(matched.len());
         let mut results = Vec::with_capacity(matched.len());
         for (offset, rule) in matched.iter().enumerate() {
             let seq = first_seq + offset as i64;
-            let id = new_message_id();
-            let body = format::render_body(rule.spec.schema, &record, &rule.spec.name, seq);
-            let subscription_ids = rule
-                .subscriptions
-                .iter()
-                .filter(|s| matches!(s.endpoint.target, EndpointTarget::Http { .. }))
-                .map(|s| s.id)
-                .collect();
-            let queue_messages = self.queue_messages(rule, &id, &body, now.timestamp_millis());
+            let message = Message {
+                seq,
+                id: new_message_id(),
+                topic: rule.topic.clone(),
+                bucket: record.bucket.clone(),
+                rule: rule.spec.name.clone(),
+                body: format::render_body(rule.spec.schema, &record, &rule.spec.name, seq),
+                published_at: now,
+                tag: None,
+            };
+            // The rule's endpoints, and the MNS subscriptions of its topic that take untagged
+            // messages (an OSS event has no tag).
+            let subscriptions = rule.subscriptions.iter().chain(
+                rule.topic_subscriptions
+                    .iter()
+                    .filter(|s| s.accepts(None))
+                    .map(|s| &s.subscription),
+            );
+            let fanned = fan_out(&self.account_id, &message, subscriptions);
             results.push(MatchedRule {
                 rule: rule.spec.name.clone(),
                 topic: rule.topic.clone(),
-                message_id: id.clone(),
+                message_id: message.id.clone(),
             });
             messages.push(NewMessage {
-                message: Message {
-                    seq,
-                    id,
-                    topic: rule.topic.clone(),
-                    bucket: record.bucket.clone(),
-                    rule: rule.spec.name.clone(),
-                    body,
-                    published_at: now,
-                },
+                message,
                 object_key: record.key.clone(),
                 event_name: record.event.canonical_name(),
-                subscription_ids,
-                queue_messages,
+                subscription_ids: fanned.subscription_ids,
+                queue_messages: fanned.queue_messages,
             });
         }
         let result = serde_json::to_string(&results)
             .map_err(|e| Error::Unavailable(format!("cannot encode result: {e}")))?;
-        let (reply, answer) = oneshot::channel();
         let item = AppendItem {
             record_id: record.record_id,
             result,
             messages,
         };
-        self.queue
-            .send(Pending { item, reply })
-            .await
-            .map_err(|_| Error::Unavailable("bucketbus is shutting down".into()))?;
-        match answer.await {
-            Ok(Ok(Appended::New)) => Ok(Published {
+        match self.commit(item).await? {
+            Appended::New => Ok(Published {
                 matched: results,
                 duplicate: false,
             }),
-            Ok(Ok(Appended::Duplicate { result })) => {
+            Appended::Duplicate { result } => {
                 let matched = serde_json::from_str(&result)
                     .map_err(|e| Error::Unavailable(format!("stored result unreadable: {e}")))?;
                 Ok(Published {
@@ -193,49 +190,36 @@ impl Ingest {
                     duplicate: true,
                 })
             }
+        }
+    }
+
+    /// Appends one item through the group-committing writer; answers after the commit. The
+    /// writer wakes the delivery workers when the commit created deliveries, and the store
+    /// wakes the receivers of the queues that got messages.
+    pub(crate) async fn commit(&self, item: AppendItem) -> Result<Appended, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Pending { item, reply })
+            .await
+            .map_err(|_| Error::Unavailable("bucketbus is shutting down".into()))?;
+        match answer.await {
+            Ok(Ok(appended)) => Ok(appended),
             Ok(Err(reason)) => Err(Error::Unavailable(reason)),
             Err(_) => Err(Error::Unavailable("bucketbus is shutting down".into())),
         }
     }
-}
 
-impl Ingest {
-    /// The message as each queue subscription of the rule receives it, in its content format.
-    fn queue_messages(
-        &self,
-        rule: &Rule,
-        message_id: &str,
-        body: &str,
-        published_ms: i64,
-    ) -> Vec<(String, NewQueueMessage)> {
-        rule.subscriptions
-            .iter()
-            .filter_map(|s| match &s.endpoint.target {
-                EndpointTarget::Queue(queue) => Some((queue, s)),
-                EndpointTarget::Http { .. } => None,
-            })
-            .map(|(queue, subscription)| {
-                let envelope = format::Envelope {
-                    topic_owner: &self.account_id,
-                    topic_name: &rule.topic,
-                    subscriber: &self.account_id,
-                    subscription_name: &subscription.name,
-                    message_id,
-                    message: body,
-                    message_tag: None,
-                    publish_time_ms: published_ms,
-                };
-                let body = format::push_body(subscription.endpoint.format, &envelope).body;
-                let message = NewQueueMessage {
-                    message_id: message_id.to_string(),
-                    body_md5: format::message_md5(&body),
-                    body,
-                    priority: DEFAULT_PRIORITY,
-                    delay_seconds: None,
-                };
-                (queue.clone(), message)
-            })
-            .collect()
+    /// The `TopicOwner` / `Subscriber` of the MNS envelopes.
+    pub(crate) fn account_id(&self) -> &str {
+        &self.account_id
+    }
+
+    /// Message sequence numbers for `n` messages (see [`Store::allocate_seqs`]).
+    pub(crate) async fn allocate_seqs(&self, n: usize) -> Result<i64, Error> {
+        self.store
+            .allocate_seqs(n)
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))
     }
 }
 

@@ -1,7 +1,8 @@
-//! Rule and queue administration use cases: validate against the rules in force, persist,
-//! then swap the in-memory rule set so the change takes effect before the call returns. Admin
-//! writes are serialised so two conflicting rules can never both pass the overlap check, and a
-//! queue cannot be deleted while a rule that sends to it is being saved.
+//! Rule, queue, MNS topic and subscription administration use cases: validate against the
+//! rules in force, persist, then swap the in-memory rule set so the change takes effect before
+//! the call returns. Admin writes are serialised so two conflicting rules can never both pass
+//! the overlap check, and a queue cannot be deleted while a rule that sends to it is being
+//! saved.
 
 mod endpoints;
 mod ledger;
@@ -9,13 +10,17 @@ mod paging;
 mod queue_dead_letters;
 mod queues;
 mod replay;
+mod subscriptions;
 mod test_events;
+mod topics;
 mod url_check;
 
 pub use endpoints::EndpointStatus;
 pub use paging::{DEFAULT_LIMIT, DEFAULT_PAGE_SIZE, MAX_LIMIT, MAX_PAGE_SIZE, Page};
 pub use queues::QueueStatus;
 pub use replay::{ReplayError, ReplayRequest, ReplayStart, ReplayTotals};
+pub use subscriptions::SubscriptionAttributesPatch;
+pub use topics::TopicStatus;
 
 use std::sync::Arc;
 
@@ -45,6 +50,10 @@ pub enum Error {
     QueueNotFound(String),
     #[error("message {0:?} does not exist")]
     MessageNotFound(String),
+    #[error("topic {0:?} does not exist")]
+    TopicNotFound(String),
+    #[error("subscription {name:?} of topic {topic:?} does not exist")]
+    SubscriptionNotFound { topic: String, name: String },
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -57,9 +66,11 @@ impl HasCode for Error {
     fn code(&self) -> Code {
         match self {
             Error::Invalid(_) => Code::InvalidArgument,
-            Error::NotFound { .. } | Error::QueueNotFound(_) | Error::MessageNotFound(_) => {
-                Code::NotFound
-            }
+            Error::NotFound { .. }
+            | Error::QueueNotFound(_)
+            | Error::MessageNotFound(_)
+            | Error::TopicNotFound(_)
+            | Error::SubscriptionNotFound { .. } => Code::NotFound,
             Error::AlreadyExists(_) => Code::AlreadyExists,
             Error::FailedPrecondition(_) => Code::FailedPrecondition,
             Error::Store(e) => e.code(),
@@ -81,6 +92,10 @@ pub struct PutRuleResult {
 /// How often a replica compares its rules with the database's when no notification came.
 pub const RULES_POLL: Duration = Duration::from_secs(1);
 
+/// The shipped `[topics] default_retention` (24 h, the MNS topic retention), until
+/// [`Admin::with_default_retention`] sets the configured one.
+const DEFAULT_TOPIC_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
 /// The admin handle (cheap to clone).
 #[derive(Clone)]
 pub struct Admin {
@@ -93,6 +108,8 @@ pub struct Admin {
     delivery_wake: Arc<Notify>,
     /// The outbound HTTP side: test events, the URL policy rules are checked against.
     pusher: Pusher,
+    /// The retention of topics whose rule sets none, and of MNS topics.
+    default_retention: Duration,
 }
 
 impl Admin {
@@ -112,7 +129,16 @@ impl Admin {
             writes: Arc::new(Mutex::new(())),
             delivery_wake,
             pusher,
+            default_retention: DEFAULT_TOPIC_RETENTION,
         }
+    }
+
+    /// Sets the retention of topics whose rule sets none, and of MNS topics (`[topics]
+    /// default_retention`), which GetTopicAttributes reports.
+    #[must_use]
+    pub fn with_default_retention(mut self, retention: Duration) -> Admin {
+        self.default_retention = retention;
+        self
     }
 
     /// Creates or replaces a rule; in force for every record published after it returns.

@@ -63,6 +63,11 @@ impl Admin {
         Ok(statuses)
     }
 
+    /// Queues whose name starts with `prefix`, by name, without counting their messages.
+    pub async fn list_queue_infos(&self, prefix: &str) -> Result<Vec<QueueInfo>, Error> {
+        Ok(self.store.queues(prefix).await?)
+    }
+
     /// Changes the attributes the patch sets.
     pub async fn set_queue_attributes(
         &self,
@@ -82,8 +87,8 @@ impl Admin {
         self.status(info).await
     }
 
-    /// Deletes a queue and its messages, unless a rule sends to it or it is another queue's
-    /// dead-letter queue.
+    /// Deletes a queue and its messages, unless a rule or an MNS subscription sends to it or
+    /// it is another queue's dead-letter queue.
     pub async fn delete_queue(&self, name: &str) -> Result<(), Error> {
         let _serialised = self.writes.lock().await;
         let _everywhere = self.store.lock_admin().await?;
@@ -99,6 +104,14 @@ impl Admin {
             return Err(Error::FailedPrecondition(format!(
                 "queue {name:?} is the dead_letter_queue of queue {queue:?}{}; change that first",
                 more(queues.len())
+            )));
+        }
+        let subscriptions = self.store.queue_subscriptions(name).await?;
+        if let Some((topic, subscription)) = subscriptions.first() {
+            return Err(Error::FailedPrecondition(format!(
+                "queue {name:?} is the endpoint of subscription {subscription:?} of topic \
+                 {topic:?}{}; unsubscribe it first",
+                more(subscriptions.len())
             )));
         }
         self.store.delete_queue(name, existing.id).await?;

@@ -313,6 +313,7 @@ mod tests {
                 rule: "all".into(),
                 body: format!("m{i}"),
                 published_at: t0 + chrono::Duration::milliseconds(i),
+                tag: None,
             };
             let item = AppendItem {
                 record_id: None,

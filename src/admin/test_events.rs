@@ -81,6 +81,7 @@ mod tests {
             event_set: crate::model::EventSet::parse_rule_event("ObjectCreated:*").unwrap(),
             topic: "b-r".into(),
             subscriptions: vec![],
+            topic_subscriptions: vec![],
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         })

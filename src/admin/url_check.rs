@@ -1,6 +1,6 @@
-//! The save-time half of the endpoint URL policy: a rule whose HTTP endpoint points at a
-//! refused address is refused with INVALID_ARGUMENT naming the endpoint's URL field. (The
-//! delivery client checks every connection again.)
+//! The save-time half of the endpoint URL policy: a rule (or an MNS subscription) whose HTTP
+//! endpoint points at a refused address is refused with INVALID_ARGUMENT naming the
+//! endpoint's URL field. (The delivery client checks every connection again.)
 
 use crate::delivery::url_policy::UrlPolicy;
 use crate::error::Invalid;
@@ -16,15 +16,19 @@ pub(super) async fn check_endpoint_addresses(
         let EndpointTarget::Http { url, .. } = &endpoint.target else {
             continue;
         };
-        let Ok(parsed) = url::Url::parse(url) else {
-            continue;
-        };
-        policy.check_endpoint(&parsed).await.map_err(|refused| {
-            Invalid::new(
-                format!("rule.endpoints[{index}].http.url"),
-                format!("{refused}: {url:?}"),
-            )
-        })?;
+        check_url(policy, url, &format!("rule.endpoints[{index}].http.url")).await?;
     }
     Ok(())
+}
+
+/// Checks one HTTP endpoint URL against `policy`, resolving its host name; a refusal names
+/// `field`. A URL that does not parse is left to validation.
+pub(super) async fn check_url(policy: &UrlPolicy, url: &str, field: &str) -> Result<(), Invalid> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Ok(());
+    };
+    policy
+        .check_endpoint(&parsed)
+        .await
+        .map_err(|refused| Invalid::new(field, format!("{refused}: {url:?}")))
 }

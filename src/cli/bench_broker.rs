@@ -20,6 +20,7 @@ impl LocalBroker {
         let listeners = Listeners {
             grpc: TcpListener::bind("127.0.0.1:0").await?,
             http: TcpListener::bind("127.0.0.1:0").await?,
+            mns: None,
         };
         let running = bucketbus::app::start(settings, listeners).await?;
         Ok(LocalBroker { running })

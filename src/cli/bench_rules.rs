@@ -117,6 +117,7 @@ fn rule_set(rules: u64) -> anyhow::Result<RuleSet> {
             spec,
             event_set,
             subscriptions: Vec::new(),
+            topic_subscriptions: Vec::new(),
             created_at: now,
             updated_at: now,
         });

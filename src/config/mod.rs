@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 mod auth;
 mod circuit_breaker;
+mod mns;
 mod mns_signature;
 mod queues;
 mod secret;
@@ -20,6 +21,7 @@ pub use auth::{
     AuthSettings, ENV_ADMIN_TOKENS, ENV_CONSUMER_TOKENS, ENV_INGEST_TOKENS, ENV_METRICS_TOKENS,
 };
 pub use circuit_breaker::CircuitBreakerSettings;
+pub use mns::{AccessKey, ENV_MNS_ACCESS_KEY_ID, ENV_MNS_ACCESS_KEY_SECRET, MnsSettings};
 pub use mns_signature::MnsSignatureSettings;
 pub use queues::QueueSettings;
 pub use secret::{DatabaseUrl, Secret};
@@ -70,6 +72,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// `None`: both listeners are plaintext.
     pub tls: Option<TlsSettings>,
+    /// The MNS-compatible REST API.
+    pub mns: MnsSettings,
     /// How long graceful shutdown may take before in-flight work is abandoned (it is redone
     /// after restart: delivery is at-least-once).
     pub shutdown_grace: Duration,
@@ -132,6 +136,7 @@ struct FileConfig {
     log: LogFile,
     auth: auth::AuthFile,
     tls: tls::TlsFile,
+    mns: mns::MnsFile,
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,6 +251,7 @@ impl Settings {
             self.database_url = check_database_url(&url)?.into();
         }
         self.auth = self.auth.apply_env(&env)?;
+        self.mns = self.mns.apply_env(&env)?;
         if let Some(addr) = env(ENV_GRPC_LISTEN) {
             self.grpc_listen = parse_addr("server.grpc_listen", &addr)?;
         }
@@ -272,7 +278,7 @@ fn merge(base: &mut toml::Table, overlay: toml::Table) {
     }
 }
 
-fn parse_addr(field: &'static str, value: &str) -> Result<SocketAddr, Error> {
+pub(super) fn parse_addr(field: &'static str, value: &str) -> Result<SocketAddr, Error> {
     value.parse().map_err(|_| Error::Invalid {
         field,
         constraint: format!("must be an IP:port socket address, got {value:?}"),
@@ -445,6 +451,7 @@ impl FileConfig {
             },
             auth: self.auth.validate()?,
             tls: self.tls.validate()?,
+            mns: self.mns.validate()?,
         })
     }
 }

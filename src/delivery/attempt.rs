@@ -76,7 +76,7 @@ pub async fn attempt(
         subscription_name: &subscription.name,
         message_id: &message.id,
         message: &message.body,
-        message_tag: None,
+        message_tag: message.tag.as_deref(),
         publish_time_ms: message.published_at.timestamp_millis(),
     };
     let push = push_body(subscription.endpoint.format, &envelope);

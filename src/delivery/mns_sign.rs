@@ -4,7 +4,7 @@
 //! `x-mns-signing-cert-url`.
 
 use base64::Engine as _;
-use sha1::Sha1;
+use rsa_sha1::Sha1;
 
 use super::mns_keys::{Certificate, SigningKeyPair};
 

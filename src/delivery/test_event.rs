@@ -78,6 +78,7 @@ impl Pusher {
                 rule: rule.spec.name.clone(),
                 body,
                 published_at: now,
+                tag: None,
             },
         };
         let ctx = AttemptContext {

@@ -83,7 +83,7 @@ pub(super) fn xml_envelope(e: &Envelope<'_>) -> String {
 
 /// Escapes XML text: the five predefined entities, and CR as a character reference so that
 /// parsers' line-ending normalization cannot turn it into LF.
-fn escape_into(out: &mut String, text: &str) {
+pub fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '<' => out.push_str("&lt;"),

@@ -7,7 +7,7 @@ mod properties;
 mod s3;
 mod test_event;
 
-pub use mns::message_md5;
+pub use mns::{escape_into as escape_xml_text, message_md5};
 pub use test_event::{OSS_TEST_EVENT_NAME, TestEvent, test_event_body};
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -79,6 +79,11 @@ impl pb::queue_server::Queue for QueueService {
                         pb::ReceiptHandleErrorKind::Unknown,
                         "unknown: this queue never issued this receipt handle",
                     ),
+                    // `delete` fails the whole call on a malformed handle instead.
+                    HandleProblem::Malformed => (
+                        pb::ReceiptHandleErrorKind::Unknown,
+                        "malformed: not a receipt handle",
+                    ),
                 };
                 pb::ReceiptHandleError {
                     index: f.index as u32,

@@ -1,4 +1,5 @@
-//! A message: one matched record rendered for one rule, appended to the rule's topic.
+//! A message: one matched record rendered for one rule, appended to the rule's topic, or a
+//! body published to a topic through the MNS API.
 
 use chrono::{DateTime, Utc};
 
@@ -15,6 +16,8 @@ pub struct Message {
     /// The rendered body (OSS base64 text or S3 JSON), independent of the endpoint format.
     pub body: String,
     pub published_at: DateTime<Utc>,
+    /// The MNS `MessageTag` it was published with; OSS event messages have none.
+    pub tag: Option<String>,
 }
 
 /// A fresh message id: a UUIDv7 as 32 uppercase hex digits (time-ordered, unique).

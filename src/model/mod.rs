@@ -1,11 +1,12 @@
 //! Domain types with their invariants: events, records, rules, subscriptions, messages,
-//! queues. No I/O.
+//! queues, MNS topics. No I/O.
 
 pub mod event;
 pub mod message;
 pub mod queue;
 pub mod record;
 pub mod rule;
+pub mod topic;
 
 pub use event::{EventKind, EventSet};
 pub use message::Message;

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use url::Url;
+
+use crate::error::Invalid;
 use crate::model::event::EventSet;
 
 /// How a retry schedule is chosen for an endpoint (the MNS notify strategies).
@@ -242,6 +245,9 @@ pub struct Rule {
     pub event_set: EventSet,
     pub topic: String,
     pub subscriptions: Vec<Subscription>,
+    /// The subscriptions of the rule's topic made through the MNS API (its OSS events reach
+    /// those without a filter tag).
+    pub topic_subscriptions: Vec<crate::model::topic::TopicSubscription>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -251,6 +257,30 @@ impl Rule {
     pub fn covers_key(&self, key: &str) -> bool {
         self.spec.filters.is_empty() || self.spec.filters.iter().any(|f| f.matches(key))
     }
+}
+
+/// An absolute `http` or `https` URL with a host and without credentials.
+pub fn validate_http_url(text: &str) -> Result<Url, Invalid> {
+    let invalid = |constraint: String| Invalid::new("url", constraint);
+    let url = Url::parse(text)
+        .map_err(|err| invalid(format!("must be an absolute http(s) URL ({err}): {text:?}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(format!(
+            "must use http or https, not {:?}",
+            url.scheme()
+        )));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("must have a host".into()));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(
+            "must not contain credentials (user:password@); messages are authenticated with \
+             the endpoint's signing_secret"
+                .into(),
+        ));
+    }
+    Ok(url)
 }
 
 #[cfg(test)]

@@ -65,6 +65,8 @@ pub struct ReceiveRequest {
 pub enum HandleProblem {
     Stale,
     Unknown,
+    /// Not a receipt handle at all (only reported by [`Queues::delete_each`]).
+    Malformed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -194,6 +196,21 @@ impl Queues {
     /// Deletes received messages. A malformed handle fails the whole call (nothing is
     /// deleted); stale and unknown handles are reported one by one.
     pub async fn delete(&self, queue: &str, handles: Vec<String>) -> Result<Deleted, Error> {
+        self.delete_handles(queue, handles, true).await
+    }
+
+    /// Deletes received messages, reporting every bad handle (malformed ones too) one by one
+    /// while the good ones are deleted: MNS BatchDeleteMessage semantics.
+    pub async fn delete_each(&self, queue: &str, handles: Vec<String>) -> Result<Deleted, Error> {
+        self.delete_handles(queue, handles, false).await
+    }
+
+    async fn delete_handles(
+        &self,
+        queue: &str,
+        handles: Vec<String>,
+        malformed_fails_all: bool,
+    ) -> Result<Deleted, Error> {
         if handles.is_empty() || handles.len() > MAX_BATCH as usize {
             return Err(Invalid::new(
                 "receipt_handles",
@@ -205,7 +222,7 @@ impl Queues {
         let mut checked = Vec::with_capacity(handles.len());
         for (index, handle) in handles.iter().enumerate() {
             match self.signer.check(queue.id, handle) {
-                Err(BadHandle::Malformed) => {
+                Err(BadHandle::Malformed) if malformed_fails_all => {
                     return Err(malformed(&format!("receipt_handles[{index}]")).into());
                 }
                 other => checked.push(other),
@@ -222,6 +239,7 @@ impl Queues {
         let mut outcome = Deleted::default();
         for (index, (handle, check)) in handles.into_iter().zip(checked).enumerate() {
             let problem = match check {
+                Err(BadHandle::Malformed) => HandleProblem::Malformed,
                 Err(_) => HandleProblem::Unknown,
                 Ok(receipt) => match deleted.iter().position(|d| *d == receipt) {
                     Some(found) => {

@@ -20,6 +20,7 @@ pub(crate) fn rule_from_spec(spec: RuleSpec) -> Rule {
         spec,
         event_set,
         subscriptions: Vec::new(),
+        topic_subscriptions: Vec::new(),
         created_at: now,
         updated_at: now,
     }

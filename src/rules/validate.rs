@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
-use url::Url;
-
 use crate::error::Invalid;
 use crate::model::queue::validate_queue_name;
 use crate::model::record::{MAX_KEY_BYTES, validate_bucket};
-use crate::model::rule::MAX_TOPIC_RETENTION;
+use crate::model::rule::{MAX_TOPIC_RETENTION, validate_http_url};
 use crate::model::{Endpoint, EndpointTarget, EventSet, ResourceFilter, RuleSpec};
 use crate::rules::{Limits, overlap};
 
@@ -184,30 +182,6 @@ fn validate_target(target: &EndpointTarget, path: &str) -> Result<String, Invali
             Ok(format!("queue {name:?}"))
         }
     }
-}
-
-/// An absolute `http` or `https` URL with a host and without credentials.
-fn validate_http_url(text: &str) -> Result<Url, Invalid> {
-    let invalid = |constraint: String| Invalid::new("url", constraint);
-    let url = Url::parse(text)
-        .map_err(|err| invalid(format!("must be an absolute http(s) URL ({err}): {text:?}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(invalid(format!(
-            "must use http or https, not {:?}",
-            url.scheme()
-        )));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("must have a host".into()));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(
-            "must not contain credentials (user:password@); messages are authenticated with \
-             the endpoint's signing_secret"
-                .into(),
-        ));
-    }
-    Ok(url)
 }
 
 #[cfg(test)]

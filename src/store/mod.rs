@@ -23,6 +23,7 @@ mod sqlite_ledger;
 mod sqlite_plans;
 mod sqlite_queues;
 mod sqlite_retained;
+mod sqlite_topic_admin;
 mod writer;
 
 pub use backlog::{Backlog, EndpointBacklog, QueueBacklog};
@@ -33,6 +34,7 @@ pub use ledger::{
 pub use queues::{NewQueueMessage, QueueEntry, Receipt, ReceiveSpec, Received};
 pub use retained::{ReplayBatch, Replayed, TopicPosition};
 pub use signals::QueueSignals;
+pub use topic_admin::Subscriber;
 
 use std::sync::Arc;
 
@@ -222,6 +224,8 @@ macro_rules! on_backend {
         }
     };
 }
+
+mod topic_admin;
 
 /// A time as both backends store it: Unix milliseconds.
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -722,5 +726,7 @@ mod replica_tests;
 mod test_postgres;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod topic_admin_tests;
 #[cfg(test)]
 mod topic_tests;

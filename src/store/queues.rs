@@ -232,15 +232,16 @@ pub(super) async fn delete_queue(pool: &SqlitePool, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// What uses a queue: the rules (bucket, name) with an active subscription to it, and the
-/// queues that name it as their dead-letter queue.
+/// What uses a queue: the rules (bucket, name) with an endpoint sending to it, and the queues
+/// that name it as their dead-letter queue (MNS subscriptions: see `queue_subscriptions`).
 pub(super) async fn users(
     pool: &SqlitePool,
     name: &str,
 ) -> Result<(Vec<(String, String)>, Vec<String>)> {
     let rules: Vec<(String, String)> = sqlx::query_as(
         "SELECT DISTINCT r.bucket, r.name FROM subscriptions s JOIN rules r ON r.topic = s.topic
-         WHERE s.retired_at IS NULL AND s.endpoint ->> '$.queue' = ?1 ORDER BY r.bucket, r.name",
+         WHERE s.retired_at IS NULL AND s.managed_by = 0 AND s.endpoint ->> '$.queue' = ?1
+         ORDER BY r.bucket, r.name",
     )
     .bind(name)
     .fetch_all(pool)

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::Error;
+use super::{Error, time};
+use crate::model::topic::{Topic, TopicAttributes, TopicOwner, TopicSubscription};
 use crate::model::{
     ContentFormat, Endpoint, EndpointTarget, EventSet, MessageSchema, NotifyStrategy,
-    ResourceFilter, RuleSpec, SigningSecret,
+    ResourceFilter, RuleSpec, SigningSecret, Subscription,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -133,6 +134,78 @@ impl EndpointRow {
             format: ContentFormat::parse(&self.format)
                 .ok_or_else(|| Error::Corrupt(format!("unknown format {:?}", self.format)))?,
         })
+    }
+}
+
+/// The columns of a [`TopicSubscriptionRow`], in order (the same on both backends).
+pub(super) const TOPIC_SUBSCRIPTION_COLUMNS: &str =
+    "id, topic, name, endpoint, endpoint_text, filter_tag, created_at, updated_at";
+
+/// An MNS subscription as stored: id, topic, name, endpoint JSON, Endpoint text, filter tag,
+/// created_at, updated_at.
+pub(super) type TopicSubscriptionRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    i64,
+    Option<i64>,
+);
+
+pub(super) fn topic_subscription_from(
+    row: TopicSubscriptionRow,
+) -> Result<TopicSubscription, Error> {
+    let (id, topic, name, endpoint, endpoint_text, filter_tag, created_at, updated_at) = row;
+    let endpoint_text = endpoint_text
+        .ok_or_else(|| Error::Corrupt(format!("MNS subscription {id} has no endpoint text")))?;
+    let endpoint = from_json::<EndpointRow>(&endpoint)?.endpoint()?;
+    Ok(TopicSubscription {
+        topic,
+        subscription: Subscription { id, name, endpoint },
+        endpoint_text,
+        filter_tag,
+        created_at: time(created_at),
+        updated_at: time(updated_at.unwrap_or(created_at)),
+    })
+}
+
+/// The columns of a [`TopicRow`], in order.
+pub(super) const TOPIC_COLUMNS: &str =
+    "name, maximum_message_size, logging_enabled, created_at, updated_at";
+
+/// A topic created through the MNS API: name, maximum message size, logging, created_at,
+/// updated_at.
+pub(super) type TopicRow = (String, i64, bool, i64, i64);
+
+pub(super) fn topic_from(row: TopicRow) -> Result<Topic, Error> {
+    let (name, size, logging_enabled, created_at, updated_at) = row;
+    let maximum_message_size = u32::try_from(size)
+        .map_err(|_| Error::Corrupt(format!("topic {name:?} has message size {size}")))?;
+    Ok(Topic {
+        name,
+        owner: TopicOwner::Mns,
+        attributes: TopicAttributes {
+            maximum_message_size,
+            logging_enabled,
+        },
+        created_at: time(created_at),
+        updated_at: time(updated_at),
+    })
+}
+
+/// A rule's topic as an MNS topic: `(topic, bucket, rule, created_at)` of its rule. Its
+/// attributes are the defaults and never change, so it was last modified when created.
+pub(super) fn rule_topic_from(
+    (topic, bucket, name, created_at): (String, String, String, i64),
+) -> Topic {
+    Topic {
+        name: topic,
+        owner: TopicOwner::Rule { bucket, name },
+        attributes: TopicAttributes::default(),
+        created_at: time(created_at),
+        updated_at: time(created_at),
     }
 }
 

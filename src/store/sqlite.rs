@@ -24,11 +24,12 @@ use super::{
     LeasedDelivery, PutRuleOutcome, Result,
 };
 use super::{ms, time};
+use crate::model::topic::TopicSubscription;
 use crate::model::{EventSet, Message, Rule, RuleSpec, Subscription};
 
 /// A message as one element of an append batch: a JSON array of
-/// (seq, id, topic, bucket, rule, object_key, event_name, body, published_at), serialised
-/// straight from references.
+/// (seq, id, topic, bucket, rule, object_key, event_name, body, published_at, tag),
+/// serialised straight from references.
 #[derive(serde::Serialize)]
 struct MessageRow<'a>(
     i64,
@@ -40,6 +41,7 @@ struct MessageRow<'a>(
     &'a str,
     &'a str,
     i64,
+    Option<&'a str>,
 );
 
 /// id, subscription_id, state, attempts, last_status, last_error.
@@ -215,6 +217,7 @@ impl SqliteStore {
                     new.event_name,
                     &m.body,
                     ms(m.published_at),
+                    m.tag.as_deref(),
                 ));
                 deliveries.extend(new.subscription_ids.iter().map(|s| (m.seq, *s)));
                 enqueued.extend(new.queue_messages.iter().map(|(q, m)| (q.as_str(), m)));
@@ -223,9 +226,9 @@ impl SqliteStore {
         }
         if !messages.is_empty() {
             sqlx::query(
-                "INSERT INTO messages (seq, id, topic, bucket, rule, object_key, event_name, body, published_at)
+                "INSERT INTO messages (seq, id, topic, bucket, rule, object_key, event_name, body, published_at, tag)
                  SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
-                        value ->> 6, value ->> 7, value ->> 8
+                        value ->> 6, value ->> 7, value ->> 8, value ->> 9
                  FROM json_each(?1)",
             )
             .bind(to_json(&messages)?)
@@ -265,7 +268,9 @@ impl SqliteStore {
         for row in rows {
             let topic: String = row.try_get("topic")?;
             let subscriptions = active_subscriptions(&self.reader, &topic).await?;
-            rules.push(rule_from_row(&row, subscriptions)?);
+            let topic_subscriptions =
+                super::sqlite_topic_admin::mns_subscriptions(&self.reader, &topic, None).await?;
+            rules.push(rule_from_row(&row, subscriptions, topic_subscriptions)?);
         }
         Ok(rules)
     }
@@ -306,6 +311,8 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?;
         let subscriptions = reconcile_subscriptions(&mut tx, &topic, spec, now).await?;
+        let topic_subscriptions =
+            super::sqlite_topic_admin::mns_subscriptions(&mut *tx, &topic, None).await?;
         bump_rules_version(&mut tx).await?;
         tx.commit().await?;
         let rule = Rule {
@@ -313,6 +320,7 @@ impl SqliteStore {
             event_set,
             topic,
             subscriptions,
+            topic_subscriptions,
             created_at,
             updated_at: now,
         };
@@ -435,7 +443,7 @@ impl SqliteStore {
         }
         let seqs: Vec<i64> = leased.iter().map(|l| l.1).collect();
         let rows = sqlx::query(
-            "SELECT seq, id, topic, bucket, rule, body, published_at FROM messages
+            "SELECT seq, id, topic, bucket, rule, body, published_at, tag FROM messages
              WHERE seq IN (SELECT value FROM json_each(?1))",
         )
         .bind(to_json(&seqs)?)
@@ -631,7 +639,7 @@ impl SqliteStore {
 
     pub async fn message(&self, message_id: &str) -> Result<Option<Message>> {
         let row = sqlx::query(
-            "SELECT seq, id, topic, bucket, rule, body, published_at FROM messages WHERE id = ?1",
+            "SELECT seq, id, topic, bucket, rule, body, published_at, tag FROM messages WHERE id = ?1",
         )
         .bind(message_id)
         .fetch_optional(&self.reader)
@@ -669,8 +677,8 @@ async fn known_results(
     Ok(rows.into_iter().collect())
 }
 
-/// `{bucket}-{rule}`; if that topic exists (another rule's, or a deleted rule's whose messages
-/// are kept), the same with a suffix derived
+/// `{bucket}-{rule}`; if that topic exists (another rule's, an MNS topic, or a deleted rule's
+/// whose messages are kept), the same with a suffix derived
 /// from the (bucket, rule) pair, then with a counter, until the name is free.
 async fn free_topic_name(
     tx: &mut Transaction<'static, Sqlite>,
@@ -686,7 +694,8 @@ async fn free_topic_name(
     for candidate in [plain, hashed.clone()].into_iter().chain(numbered) {
         let taken: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM rules WHERE topic = ?1)
-                     OR EXISTS (SELECT 1 FROM subscriptions WHERE topic = ?1)",
+                     OR EXISTS (SELECT 1 FROM subscriptions WHERE topic = ?1)
+                     OR EXISTS (SELECT 1 FROM topics WHERE name = ?1)",
         )
         .bind(&candidate)
         .fetch_one(&mut **tx)
@@ -706,8 +715,8 @@ async fn bump_rules_version(tx: &mut Transaction<'static, Sqlite>) -> Result<()>
     Ok(())
 }
 
-/// Keeps the subscriptions whose endpoint is unchanged (their pending deliveries continue),
-/// adds new ones and retires the rest.
+/// Keeps the rule's subscriptions whose endpoint is unchanged (their pending deliveries
+/// continue), adds new ones and retires the rest; MNS subscriptions of the topic are left alone.
 async fn reconcile_subscriptions(
     tx: &mut Transaction<'static, Sqlite>,
     topic: &str,
@@ -715,7 +724,8 @@ async fn reconcile_subscriptions(
     now: DateTime<Utc>,
 ) -> Result<Vec<Subscription>> {
     let mut current: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT id, endpoint FROM subscriptions WHERE topic = ?1 AND retired_at IS NULL ORDER BY id",
+        "SELECT id, endpoint FROM subscriptions
+         WHERE topic = ?1 AND retired_at IS NULL AND managed_by = 0 ORDER BY id",
     )
     .bind(topic)
     .fetch_all(&mut **tx)
@@ -766,7 +776,8 @@ async fn reconcile_subscriptions(
 async fn active_subscriptions(pool: &SqlitePool, topic: &str) -> Result<Vec<Subscription>> {
     let rows: Vec<(i64, String, String)> = sqlx::query_as(
         "SELECT id, name, endpoint FROM subscriptions
-         WHERE topic = ?1 AND retired_at IS NULL ORDER BY CAST(substr(name, 4) AS INTEGER)",
+         WHERE topic = ?1 AND retired_at IS NULL AND managed_by = 0
+         ORDER BY CAST(substr(name, 4) AS INTEGER)",
     )
     .bind(topic)
     .fetch_all(pool)
@@ -785,7 +796,11 @@ fn subscription_from(id: i64, name: String, endpoint: &str) -> Result<Subscripti
     })
 }
 
-fn rule_from_row(row: &SqliteRow, subscriptions: Vec<Subscription>) -> Result<Rule> {
+fn rule_from_row(
+    row: &SqliteRow,
+    subscriptions: Vec<Subscription>,
+    topic_subscriptions: Vec<TopicSubscription>,
+) -> Result<Rule> {
     let spec: SpecRow = from_json(row.try_get::<&str, _>("spec")?)?;
     Ok(Rule {
         spec: RuleSpec {
@@ -800,6 +815,7 @@ fn rule_from_row(row: &SqliteRow, subscriptions: Vec<Subscription>) -> Result<Ru
         event_set: spec.event_set()?,
         topic: row.try_get("topic")?,
         subscriptions,
+        topic_subscriptions,
         created_at: time(row.try_get("created_at")?),
         updated_at: time(row.try_get("updated_at")?),
     })
@@ -814,5 +830,6 @@ fn message_from_row(row: &SqliteRow) -> Result<Message> {
         rule: row.try_get("rule")?,
         body: row.try_get("body")?,
         published_at: time(row.try_get("published_at")?),
+        tag: row.try_get("tag")?,
     })
 }

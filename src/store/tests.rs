@@ -93,6 +93,7 @@ pub(super) async fn message(store: &Store, rule: &Rule, body: &str, at: DateTime
         rule: rule.spec.name.clone(),
         body: body.into(),
         published_at: at,
+        tag: None,
     }
 }
 

@@ -1,7 +1,10 @@
 //! Topics as logs that outlive delivery: how long each keeps its delivered messages (its
-//! rule's retention, or the broker's default) and the background task that prunes the rest.
-//! Replaying retained messages is an admin use case (`admin::replay`).
+//! rule's retention, or the broker's default) and the background task that prunes the rest;
+//! and publishing to a topic through the MNS API. Replaying retained messages and managing
+//! topics and subscriptions are admin use cases (`admin::replay`, `admin::topics`).
 
+mod publish;
 mod retention;
 
+pub use publish::{PublishError, PublishedMessage, Publisher};
 pub use retention::prune_expired;

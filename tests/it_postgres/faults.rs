@@ -150,6 +150,7 @@ async fn an_unreachable_database_at_start_is_a_clear_error() {
     let listeners = bucketbus::app::Listeners {
         grpc: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
         http: tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        mns: None,
     };
     let error = match bucketbus::app::start(settings, listeners).await {
         Ok(_) => panic!("the broker must not start without its database"),

@@ -55,10 +55,25 @@ mod ledger;
 #[path = "../it/metrics.rs"]
 mod metrics;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/mns_connection.rs"]
+mod mns_connection;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/mns_messages.rs"]
+mod mns_messages;
+#[cfg(bucketbus_pg_it)]
 #[path = "../it/mns_push.rs"]
 mod mns_push;
 #[cfg(bucketbus_pg_it)]
+#[path = "../it/mns_queues.rs"]
+mod mns_queues;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/mns_sdk.rs"]
+mod mns_sdk;
+#[cfg(bucketbus_pg_it)]
 mod mns_signing;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/mns_topics.rs"]
+mod mns_topics;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/probes.rs"]
 mod probes;
@@ -102,6 +117,9 @@ mod test_event;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/tls.rs"]
 mod tls;
+#[cfg(bucketbus_pg_it)]
+#[path = "../it/topics.rs"]
+mod topics;
 #[cfg(bucketbus_pg_it)]
 #[path = "../it/url_policy.rs"]
 mod url_policy;

@@ -1,8 +1,8 @@
 //! Replicas: brokers sharing one Postgres database (started on the same test directory, so on
 //! one schema). A queue message published through one wakes a consumer long polling on the
-//! other, rule changes reach the others by the time PutRule says, one replica at a time
-//! attempts a delivery, and a replica killed mid-delivery loses nothing: its leases pass to
-//! the others.
+//! other, rule changes (and MNS subscriptions of a rule's topic) reach the others by the time
+//! PutRule says, one replica at a time attempts a delivery, and a replica killed mid-delivery
+//! loses nothing: its leases pass to the others.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
@@ -217,6 +217,57 @@ async fn a_rule_put_on_one_replica_is_in_force_on_the_other_by_the_time_it_says(
     assert!(
         published.matched.is_empty(),
         "the rule deleted on A still matched on B: {published:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_to_a_rules_topic_made_on_one_replica_gets_events_published_on_the_other() {
+    let receiver = Receiver::start().await;
+    let (_dir, a, b) = replicas("").await;
+    let rule = put_rule_everywhere(
+        &a,
+        http_rule("docs", "all", &["ObjectCreated:*"], &receiver.url("/rule")),
+    )
+    .await
+    .rule
+    .unwrap();
+    let topic = rule.topic.clone();
+    let url = receiver.url("/mns");
+    a.use_cases(async move |admin, _| {
+        let request = bucketbus::model::topic::SubscribeRequest {
+            endpoint: url,
+            ..Default::default()
+        };
+        admin.subscribe(&topic, "s", request).await
+    })
+    .await
+    .unwrap();
+    // As a rule change: notified at once, and polled every second anyway.
+    tokio::time::sleep(bucketbus::admin::RULES_POLL + Duration::from_millis(500)).await;
+    let published = publish(&b, put_record("docs", "a.txt")).await.unwrap();
+    let id = published.matched[0].message_id.clone();
+    eventually(
+        Duration::from_secs(5),
+        "the event pushed to the MNS subscription",
+        || async { delivered_ids(&receiver, "/mns").contains(&id) },
+    )
+    .await;
+
+    let topic = rule.topic.clone();
+    a.use_cases(async move |admin, _| admin.unsubscribe(&topic, "s").await)
+        .await
+        .unwrap();
+    tokio::time::sleep(bucketbus::admin::RULES_POLL + Duration::from_millis(500)).await;
+    let published = publish(&b, put_record("docs", "b.txt")).await.unwrap();
+    let deliveries = b
+        .store
+        .deliveries_of_message(&published.matched[0].message_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliveries.len(),
+        1,
+        "only the rule's endpoint: {deliveries:?}"
     );
 }
 

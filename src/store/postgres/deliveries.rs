@@ -180,7 +180,7 @@ async fn lease_in(
     }
     let seqs: Vec<i64> = leased.iter().map(|l| l.1).collect();
     let rows = sqlx::query(
-        "SELECT seq, id, topic, bucket, rule, body, published_at FROM messages
+        "SELECT seq, id, topic, bucket, rule, body, published_at, tag FROM messages
          WHERE seq = ANY($1::bigint[])",
     )
     .bind(&seqs)

@@ -13,6 +13,7 @@ mod queues;
 mod retained;
 mod rules;
 mod seqs;
+mod topic_admin;
 mod topics;
 
 use std::str::FromStr;

@@ -124,7 +124,7 @@ impl PgStore {
     pub async fn queue_users(&self, name: &str) -> Result<(Vec<(String, String)>, Vec<String>)> {
         let rules: Vec<(String, String)> = sqlx::query_as(
             "SELECT DISTINCT r.bucket, r.name FROM subscriptions s JOIN rules r ON r.topic = s.topic
-             WHERE s.retired_at IS NULL AND s.endpoint::jsonb ->> 'queue' = $1
+             WHERE s.retired_at IS NULL AND s.managed_by = 0 AND s.endpoint::jsonb ->> 'queue' = $1
              ORDER BY r.bucket, r.name",
         )
         .bind(name)

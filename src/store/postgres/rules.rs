@@ -9,6 +9,7 @@ use sqlx::{PgConnection, Row};
 use super::super::rows::{EndpointRow, SpecRow, endpoint_row, from_json, spec_row, to_json};
 use super::super::{PutRuleOutcome, Result};
 use super::{PgStore, ms, time};
+use crate::model::topic::TopicSubscription;
 use crate::model::{EventSet, Rule, RuleSpec, Subscription};
 
 impl PgStore {
@@ -21,7 +22,9 @@ impl PgStore {
         for row in rows {
             let topic: String = row.try_get("topic")?;
             let subscriptions = self.active_subscriptions(&topic).await?;
-            rules.push(rule_from_row(&row, subscriptions)?);
+            let topic_subscriptions =
+                super::topic_admin::mns_subscriptions(&self.pool, &topic, None).await?;
+            rules.push(rule_from_row(&row, subscriptions, topic_subscriptions)?);
         }
         Ok(rules)
     }
@@ -63,6 +66,8 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         let subscriptions = reconcile_subscriptions(&mut tx, &topic, spec, now).await?;
+        let topic_subscriptions =
+            super::topic_admin::mns_subscriptions(&mut *tx, &topic, None).await?;
         bump_rules_version(&mut tx, &self.channels.rules).await?;
         tx.commit().await?;
         let rule = Rule {
@@ -70,6 +75,7 @@ impl PgStore {
             event_set,
             topic,
             subscriptions,
+            topic_subscriptions,
             created_at,
             updated_at: now,
         };
@@ -118,7 +124,8 @@ impl PgStore {
     async fn active_subscriptions(&self, topic: &str) -> Result<Vec<Subscription>> {
         let rows: Vec<(i64, String, String)> = sqlx::query_as(
             "SELECT id, name, endpoint FROM subscriptions
-             WHERE topic = $1 AND retired_at IS NULL ORDER BY CAST(substr(name, 4) AS BIGINT)",
+             WHERE topic = $1 AND retired_at IS NULL AND managed_by = 0
+             ORDER BY CAST(substr(name, 4) AS BIGINT)",
         )
         .bind(topic)
         .fetch_all(&self.pool)
@@ -129,9 +136,6 @@ impl PgStore {
     }
 }
 
-/// `{bucket}-{rule}`; if that topic exists (another rule's, or a deleted rule's whose messages
-/// are kept), the same with a suffix derived from the (bucket, rule) pair, then with a
-/// counter, until the name is free.
 /// Counts a rule change and tells the other replicas, when this transaction commits.
 async fn bump_rules_version(tx: &mut PgConnection, channel: &str) -> Result<()> {
     sqlx::query("UPDATE rules_version SET version = version + 1")
@@ -144,6 +148,9 @@ async fn bump_rules_version(tx: &mut PgConnection, channel: &str) -> Result<()> 
     Ok(())
 }
 
+/// `{bucket}-{rule}`; if that topic exists (another rule's, an MNS topic, or a deleted rule's
+/// whose messages are kept), the same with a suffix derived from the (bucket, rule) pair, then
+/// with a counter, until the name is free.
 async fn free_topic_name(tx: &mut PgConnection, bucket: &str, name: &str) -> Result<String> {
     use sha2::Digest as _;
     let plain = format!("{bucket}-{name}");
@@ -154,7 +161,8 @@ async fn free_topic_name(tx: &mut PgConnection, bucket: &str, name: &str) -> Res
     for candidate in [plain, hashed.clone()].into_iter().chain(numbered) {
         let taken: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM rules WHERE topic = $1)
-                     OR EXISTS (SELECT 1 FROM subscriptions WHERE topic = $1)",
+                     OR EXISTS (SELECT 1 FROM subscriptions WHERE topic = $1)
+                     OR EXISTS (SELECT 1 FROM topics WHERE name = $1)",
         )
         .bind(&candidate)
         .fetch_one(&mut *tx)
@@ -166,8 +174,8 @@ async fn free_topic_name(tx: &mut PgConnection, bucket: &str, name: &str) -> Res
     unreachable!("the candidate names never run out")
 }
 
-/// Keeps the subscriptions whose endpoint is unchanged (their pending deliveries continue),
-/// adds new ones and retires the rest.
+/// Keeps the rule's subscriptions whose endpoint is unchanged (their pending deliveries
+/// continue), adds new ones and retires the rest; MNS subscriptions of the topic are left alone.
 async fn reconcile_subscriptions(
     tx: &mut PgConnection,
     topic: &str,
@@ -175,7 +183,8 @@ async fn reconcile_subscriptions(
     now: DateTime<Utc>,
 ) -> Result<Vec<Subscription>> {
     let mut current: Vec<(i64, String)> = sqlx::query_as(
-        "SELECT id, endpoint FROM subscriptions WHERE topic = $1 AND retired_at IS NULL ORDER BY id",
+        "SELECT id, endpoint FROM subscriptions
+         WHERE topic = $1 AND retired_at IS NULL AND managed_by = 0 ORDER BY id",
     )
     .bind(topic)
     .fetch_all(&mut *tx)
@@ -233,7 +242,11 @@ fn subscription_from(id: i64, name: String, endpoint: &str) -> Result<Subscripti
     })
 }
 
-fn rule_from_row(row: &PgRow, subscriptions: Vec<Subscription>) -> Result<Rule> {
+fn rule_from_row(
+    row: &PgRow,
+    subscriptions: Vec<Subscription>,
+    topic_subscriptions: Vec<TopicSubscription>,
+) -> Result<Rule> {
     let spec: SpecRow = from_json(row.try_get::<&str, _>("spec")?)?;
     Ok(Rule {
         spec: RuleSpec {
@@ -248,6 +261,7 @@ fn rule_from_row(row: &PgRow, subscriptions: Vec<Subscription>) -> Result<Rule> 
         event_set: spec.event_set()?,
         topic: row.try_get("topic")?,
         subscriptions,
+        topic_subscriptions,
         created_at: time(row.try_get("created_at")?),
         updated_at: time(row.try_get("updated_at")?),
     })

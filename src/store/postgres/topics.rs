@@ -24,6 +24,7 @@ struct MessageColumns<'a> {
     event_name: Vec<&'a str>,
     body: Vec<&'a str>,
     published_at: Vec<i64>,
+    tag: Vec<Option<&'a str>>,
 }
 
 impl PgStore {
@@ -52,7 +53,7 @@ impl PgStore {
 
     pub async fn message(&self, message_id: &str) -> Result<Option<Message>> {
         let row = sqlx::query(
-            "SELECT seq, id, topic, bucket, rule, body, published_at FROM messages WHERE id = $1",
+            "SELECT seq, id, topic, bucket, rule, body, published_at, tag FROM messages WHERE id = $1",
         )
         .bind(message_id)
         .fetch_optional(&self.pool)
@@ -110,6 +111,7 @@ async fn append_in(
             m.event_name.push(new.event_name);
             m.body.push(&message.body);
             m.published_at.push(ms(message.published_at));
+            m.tag.push(message.tag.as_deref());
             for subscription in &new.subscription_ids {
                 delivery_seqs.push(message.seq);
                 delivery_subs.push(*subscription);
@@ -120,9 +122,9 @@ async fn append_in(
     }
     if !m.seq.is_empty() {
         sqlx::query(
-            "INSERT INTO messages (seq, id, topic, bucket, rule, object_key, event_name, body, published_at)
+            "INSERT INTO messages (seq, id, topic, bucket, rule, object_key, event_name, body, published_at, tag)
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                                  $6::text[], $7::text[], $8::text[], $9::bigint[])",
+                                  $6::text[], $7::text[], $8::text[], $9::bigint[], $10::text[])",
         )
         .bind(&m.seq)
         .bind(&m.id)
@@ -133,6 +135,7 @@ async fn append_in(
         .bind(&m.event_name)
         .bind(&m.body)
         .bind(&m.published_at)
+        .bind(&m.tag)
         .execute(&mut *tx)
         .await?;
     }
@@ -192,5 +195,6 @@ pub(super) fn message_from_row(row: &PgRow) -> Result<Message> {
         rule: row.try_get("rule")?,
         body: row.try_get("body")?,
         published_at: time(row.try_get("published_at")?),
+        tag: row.try_get("tag")?,
     })
 }

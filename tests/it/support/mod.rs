@@ -3,6 +3,7 @@
 //! receiver, and `eventually` for conditions that become true asynchronously.
 
 pub mod daemon;
+pub mod mns;
 pub mod mns_verifier;
 pub mod postgres;
 pub mod raw_receiver;
@@ -11,10 +12,12 @@ pub mod receiver;
 use std::future::Future;
 use std::time::Duration;
 
+use bucketbus::admin::Admin;
 use bucketbus::app::{Listeners, Running};
 use bucketbus::config::Settings;
 use bucketbus::grpc::pb;
 use bucketbus::store::Store;
+use bucketbus::topics::Publisher;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
@@ -94,6 +97,7 @@ impl TestBroker {
     pub async fn start(settings: Settings) -> TestBroker {
         bucketbus::telemetry::init(&settings.log);
         let tls = settings.tls.is_some();
+        let own_mns_listener = settings.mns.enabled && settings.mns.listen.is_some();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -104,6 +108,10 @@ impl TestBroker {
                 let listeners = Listeners {
                     grpc: TcpListener::bind("127.0.0.1:0").await.unwrap(),
                     http: TcpListener::bind("127.0.0.1:0").await.unwrap(),
+                    mns: match own_mns_listener {
+                        true => Some(TcpListener::bind("127.0.0.1:0").await.unwrap()),
+                        false => None,
+                    },
                 };
                 bucketbus::app::start(settings, listeners).await
             })
@@ -139,6 +147,12 @@ impl TestBroker {
         self.running.as_ref().unwrap().http_addr
     }
 
+    /// Where the MNS API answers: its own listener if it has one, else the HTTP listener.
+    pub fn mns_addr(&self) -> std::net::SocketAddr {
+        let running = self.running.as_ref().unwrap();
+        running.mns_addr.unwrap_or(running.http_addr)
+    }
+
     pub fn ingest(&self) -> pb::ingest_client::IngestClient<Channel> {
         pb::ingest_client::IngestClient::new(self.channel.clone())
     }
@@ -149,6 +163,19 @@ impl TestBroker {
 
     pub fn queue(&self) -> pb::queue_client::QueueClient<Channel> {
         pb::queue_client::QueueClient::new(self.channel.clone())
+    }
+
+    /// Runs `work` with the broker's use-case layer (the `Admin` and `Publisher` its front
+    /// doors call) on the broker's own runtime, and returns what it returned.
+    pub async fn use_cases<T, F, Fut>(&self, work: F) -> T
+    where
+        F: FnOnce(Admin, Publisher) -> Fut,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let running = self.running.as_ref().unwrap();
+        let work = work(running.admin.clone(), running.publisher.clone());
+        self.runtime.as_ref().unwrap().spawn(work).await.unwrap()
     }
 
     /// Graceful shutdown; returns whether it finished within the grace period.
