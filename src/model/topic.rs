@@ -112,7 +112,7 @@ pub fn parse_endpoint(text: &str) -> Result<EndpointTarget, Invalid> {
             )));
         }
         return Ok(EndpointTarget::Http {
-            url: text.to_string(),
+            url: with_default_path(text),
             signing_secret: None,
         });
     }
@@ -131,6 +131,20 @@ pub fn parse_endpoint(text: &str) -> Result<EndpointTarget, Invalid> {
         "must be an http:// or https:// URL, or acs:mns:{{region}}:{{account}}:queues/{{name}} \
          (mail and SMS endpoints are not supported): {text:?}"
     )))
+}
+
+/// MNS pushes to `/notifications` when the Endpoint has no path (`http://host:port`).
+fn with_default_path(text: &str) -> String {
+    let Some(scheme_end) = text.find("://").map(|i| i + 3) else {
+        return text.to_string();
+    };
+    let after = &text[scheme_end..];
+    let authority_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    if after[authority_end..].starts_with('/') {
+        return text.to_string();
+    }
+    let (head, tail) = text.split_at(scheme_end + authority_end);
+    format!("{head}/notifications{tail}")
 }
 
 /// A topic's attributes, every one resolved.
@@ -314,7 +328,18 @@ mod tests {
                 signing_secret: None
             }
         );
-        parse_endpoint("HTTPS://example.com").unwrap();
+        // No path: MNS pushes to /notifications.
+        let push_url = |text| match parse_endpoint(text).unwrap() {
+            EndpointTarget::Http { url, .. } => url,
+            EndpointTarget::Queue(_) => unreachable!(),
+        };
+        assert_eq!(
+            push_url("HTTPS://example.com"),
+            "HTTPS://example.com/notifications"
+        );
+        assert_eq!(push_url("http://h:81?a=1"), "http://h:81/notifications?a=1");
+        assert_eq!(push_url("http://h:81/"), "http://h:81/");
+        assert_eq!(push_url("http://h/hook"), "http://h/hook");
         let err = parse_endpoint("http://example.com/mns-reserved-x").unwrap_err();
         assert_eq!(err.field, "Endpoint");
         assert!(err.constraint.contains("mns-reserved-"), "{err}");
