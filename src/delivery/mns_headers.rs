@@ -2,12 +2,10 @@
 //! receivers written for MNS find the message's metadata where they look for it, and the
 //! MNS signature has the exact values it covers.
 
-use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use md5::{Digest as _, Md5};
 use reqwest::header::{CONTENT_TYPE, DATE, HeaderMap, HeaderName, HeaderValue};
 
-use super::mns_sign::{SignedParts, string_to_sign};
+use crate::format::mns_signing::{SignedParts, content_md5, new_request_id};
 use crate::format::{Envelope, PushBody};
 
 /// The MNS API version pushes declare.
@@ -67,14 +65,16 @@ impl PushHeaders {
 
     /// The MNS string to sign for a POST to `resource` (path and `?query`) with these headers.
     pub fn string_to_sign(&self, resource: &str) -> String {
-        string_to_sign(&SignedParts {
+        let mns: Vec<(&str, &str)> = self.mns.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        SignedParts {
             method: "POST",
             content_md5: &self.content_md5,
             content_type: self.content_type,
             date: &self.date,
-            mns_headers: &self.mns,
+            mns_headers: &mns,
             resource,
-        })
+        }
+        .string_to_sign()
     }
 
     /// Content-Type, Content-MD5, Date and the `x-mns-*` headers (every value is printable
@@ -94,26 +94,9 @@ impl PushHeaders {
     }
 }
 
-/// base64 of the 32 lowercase hex digits of the MD5 of `body` (44 characters).
-pub fn content_md5(body: &[u8]) -> String {
-    let hex: String = Md5::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    base64::engine::general_purpose::STANDARD.encode(hex)
-}
-
 /// `Wed, 25 May 2016 10:46:14 GMT`.
 pub fn http_date(time: DateTime<Utc>) -> String {
     time.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
-}
-
-/// 24 uppercase hex digits, as MNS request ids look.
-fn new_request_id() -> String {
-    rand::random::<[u8; 12]>()
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect()
 }
 
 /// The request target a POST to `url` carries: its path, then `?` and the query if any (the
@@ -145,17 +128,6 @@ mod tests {
             message_tag: tag,
             publish_time_ms: 1_449_556_920_975,
         }
-    }
-
-    #[test]
-    fn content_md5_is_base64_of_the_lowercase_hex_digest() {
-        // mns.md §2 test vector 2: the body's MD5 is 0e140c8bab25ee29727cf0496a302253.
-        let body = br#"<?xml version="1.0" encoding="utf-8"?><Queue xmlns="http://mns.aliyuncs.com/doc/v1/"></Queue>"#;
-        assert_eq!(
-            content_md5(body),
-            "MGUxNDBjOGJhYjI1ZWUyOTcyN2NmMDQ5NmEzMDIyNTM="
-        );
-        assert_eq!(content_md5(b"").len(), 44);
     }
 
     #[test]

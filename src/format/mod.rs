@@ -1,6 +1,7 @@
 //! Message encodings: records as OSS/S3 message bodies, and the MNS push bodies around them.
 
 mod mns;
+pub mod mns_signing;
 mod oss;
 #[cfg(test)]
 mod properties;

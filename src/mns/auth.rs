@@ -115,21 +115,19 @@ impl Verifier {
                 "The AccessKey Id you provided is not exist.",
             )
         })?;
+        let mns_headers: Vec<(&str, std::borrow::Cow<'_, str>)> = headers
+            .iter()
+            .filter(|(name, _)| name.as_str().starts_with("x-mns-"))
+            .map(|(name, value)| (name.as_str(), String::from_utf8_lossy(value.as_bytes())))
+            .collect();
+        let mns_headers: Vec<(&str, &str)> =
+            mns_headers.iter().map(|(n, v)| (*n, v.as_ref())).collect();
         let parts = SignedParts {
             method: method.as_str(),
             content_md5: header(headers, "content-md5").unwrap_or(""),
             content_type: header(headers, "content-type").unwrap_or(""),
             date: header(headers, "date").unwrap_or(date),
-            mns_headers: headers
-                .iter()
-                .filter(|(name, _)| name.as_str().starts_with("x-mns-"))
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_string(),
-                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
+            mns_headers: &mns_headers,
             resource: uri.path_and_query().map_or("/", |pq| pq.as_str()),
         };
         let expected = sign(secret, &parts.string_to_sign());
@@ -189,9 +187,9 @@ mod tests {
             content_md5: "",
             content_type: "",
             date: "Thu, 17 Mar 2016 08:17:39 GMT",
-            mns_headers: vec![
-                ("x-mns-version".into(), API_VERSION.into()),
-                ("x-mns-user-request-id".into(), "abc".into()),
+            mns_headers: &[
+                ("x-mns-version", API_VERSION),
+                ("x-mns-user-request-id", "abc"),
             ],
             resource,
         };
@@ -284,9 +282,9 @@ mod tests {
                     content_md5: "",
                     content_type: "",
                     date: "Thu, 17 Mar 2016 08:17:39 GMT",
-                    mns_headers: vec![
-                        ("x-mns-version".into(), API_VERSION.into()),
-                        ("x-mns-user-request-id".into(), "abc".into()),
+                    mns_headers: &[
+                        ("x-mns-version", API_VERSION),
+                        ("x-mns-user-request-id", "abc"),
                     ],
                     resource,
                 };

@@ -140,7 +140,7 @@ pub async fn envelope(mut request: Request, next: Next) -> Response {
     let body_read = BodyRead::default();
     let has_body = declares_body(request.headers());
     request.extensions_mut().insert(body_read.clone());
-    let request_id = new_request_id();
+    let request_id = crate::format::mns_signing::new_request_id();
     let host_id = request
         .headers()
         .get(header::HOST)
@@ -199,12 +199,6 @@ fn declares_body(headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.trim() != "0")
 }
 
-/// 24 uppercase hex digits, like the service's request ids.
-fn new_request_id() -> String {
-    let bytes: [u8; 12] = rand::random();
-    bytes.iter().map(|b| format!("{b:02X}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,16 +212,5 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.code, "InvalidDegist");
         assert!(check_content_md5(b"not base64!", body).is_err());
-    }
-
-    #[test]
-    fn request_ids_are_24_uppercase_hex_digits() {
-        let id = new_request_id();
-        assert_eq!(id.len(), 24);
-        assert!(
-            id.bytes()
-                .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
-        );
-        assert_ne!(id, new_request_id());
     }
 }

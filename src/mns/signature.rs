@@ -7,39 +7,7 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac as _};
 use sha1::Sha1;
 
-/// The parts of a request the signature covers, as received (never re-serialised).
-#[derive(Debug, Clone)]
-pub struct SignedParts<'a> {
-    pub method: &'a str,
-    pub content_md5: &'a str,
-    pub content_type: &'a str,
-    /// The `Date` value (or `x-mns-date`, which takes its place when present).
-    pub date: &'a str,
-    /// `x-mns-*` headers: lowercase name and value, in any order.
-    pub mns_headers: Vec<(String, String)>,
-    /// Path and query exactly as on the request line.
-    pub resource: &'a str,
-}
-
-impl SignedParts<'_> {
-    pub fn string_to_sign(&self) -> String {
-        let mut headers: Vec<&(String, String)> = self.mns_headers.iter().collect();
-        headers.sort();
-        let mut s = String::with_capacity(256);
-        for part in [self.method, self.content_md5, self.content_type, self.date] {
-            s.push_str(part);
-            s.push('\n');
-        }
-        for (name, value) in headers {
-            s.push_str(name);
-            s.push(':');
-            s.push_str(value);
-            s.push('\n');
-        }
-        s.push_str(self.resource);
-        s
-    }
-}
+pub use crate::format::mns_signing::{SignedParts, content_md5};
 
 /// base64(HMAC-SHA1(secret, string_to_sign)).
 pub fn sign(secret: &str, string_to_sign: &str) -> String {
@@ -47,16 +15,6 @@ pub fn sign(secret: &str, string_to_sign: &str) -> String {
         Hmac::<Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(string_to_sign.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-/// The Content-MD5 the SDKs send: base64 of the lowercase hex MD5 of the body.
-pub fn content_md5(body: &[u8]) -> String {
-    use md5::{Digest as _, Md5};
-    let hex: String = Md5::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    base64::engine::general_purpose::STANDARD.encode(hex)
 }
 
 #[cfg(test)]
@@ -73,7 +31,7 @@ mod tests {
             content_md5: "",
             content_type: "",
             date: DATE,
-            mns_headers: vec![("x-mns-version".into(), "2015-06-06".into())],
+            mns_headers: &[("x-mns-version", "2015-06-06")],
             resource: "/queues/q1/messages?waitseconds=10",
         };
         assert_eq!(
@@ -97,9 +55,9 @@ mod tests {
             content_md5: &md5,
             content_type: "text/xml;charset=UTF-8",
             date: DATE,
-            mns_headers: vec![
-                ("x-mns-version".into(), "2015-06-06".into()),
-                ("x-mns-user-request-id".into(), "abc".into()),
+            mns_headers: &[
+                ("x-mns-version", "2015-06-06"),
+                ("x-mns-user-request-id", "abc"),
             ],
             resource: "/queues/q1",
         };

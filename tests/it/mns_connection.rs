@@ -75,7 +75,7 @@ fn signed_head(method: &str, resource: &str, body: &str, host: &str) -> String {
         content_md5: &md5,
         content_type,
         date: &date,
-        mns_headers: vec![("x-mns-version".into(), "2015-06-06".into())],
+        mns_headers: &[("x-mns-version", "2015-06-06")],
         resource,
     };
     let signature = sign(ACCESS_KEY_SECRET, &parts.string_to_sign());

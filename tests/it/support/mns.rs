@@ -172,16 +172,17 @@ impl MnsClient {
         let md5 = headers
             .get("content-md5")
             .map_or(String::new(), |v| v.to_str().unwrap().to_string());
+        let mns_headers: Vec<(&str, &str)> = headers
+            .iter()
+            .filter(|(n, _)| n.as_str().starts_with("x-mns-"))
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
         let parts = SignedParts {
             method,
             content_md5: &md5,
             content_type,
             date: &date,
-            mns_headers: headers
-                .iter()
-                .filter(|(n, _)| n.as_str().starts_with("x-mns-"))
-                .map(|(n, v)| (n.as_str().to_string(), v.to_str().unwrap().to_string()))
-                .collect(),
+            mns_headers: &mns_headers,
             resource,
         };
         let signature = sign(&self.secret, &parts.string_to_sign());
