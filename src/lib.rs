@@ -9,7 +9,8 @@
 //! - [`ingest`]: records → matched messages → one group-committed append → result.
 //! - [`admin`]: rule and queue administration, the delivery ledger and dead letters.
 //! - [`queue`]: the consumer side of queues: long-poll receive, delete, visibility, retention.
-//! - [`topics`]: topic retention: pruning delivered messages past their rule's retention.
+//! - [`topics`]: topic retention: pruning delivered messages past their rule's retention;
+//!   seeding a topic's backlog for benchmarks (not a production path).
 //! - [`store`]: the durable state (SQLite or Postgres); the only module that sees sqlx.
 //! - [`delivery`]: HTTP push with retries and signatures; the only module that sees reqwest.
 //! - [`grpc`]: tonic services; the only module that sees wire types.

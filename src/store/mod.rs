@@ -15,6 +15,7 @@ mod queue_dead_letters;
 mod queues;
 mod retained;
 mod rows;
+mod seed;
 mod signals;
 mod sqlite;
 mod sqlite_ledger;
@@ -22,6 +23,7 @@ mod sqlite_ledger;
 mod sqlite_plans;
 mod sqlite_queues;
 mod sqlite_retained;
+mod sqlite_seed;
 mod writer;
 
 pub use backlog::{Backlog, EndpointBacklog, QueueBacklog};
@@ -31,6 +33,7 @@ pub use ledger::{
 };
 pub use queues::{NewQueueMessage, QueueEntry, Receipt, ReceiveSpec, Received};
 pub use retained::{ReplayBatch, Replayed, TopicPosition};
+pub use seed::{BacklogSeed, SeedSample, Seeded};
 pub use signals::QueueSignals;
 
 use std::sync::Arc;
@@ -717,6 +720,8 @@ mod queue_dead_letter_tests;
 mod queue_tests;
 #[cfg(test)]
 mod replica_tests;
+#[cfg(test)]
+mod seed_tests;
 #[cfg(test)]
 mod test_postgres;
 #[cfg(test)]
