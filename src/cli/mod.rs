@@ -3,8 +3,8 @@
 
 pub mod bench;
 mod bench_backends;
-mod bench_broker;
 mod bench_child;
+mod bench_database;
 mod bench_delivery_run;
 mod bench_e2e;
 mod bench_fanout;
