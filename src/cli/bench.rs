@@ -24,6 +24,9 @@ pub enum BenchCommand {
     Fanout(super::bench_fanout::FanoutArgs),
     /// Rule matching cost per record (in-process, no I/O) with 10, 100 and 10 000 rules.
     Rules(super::bench_rules::RulesArgs),
+    /// Ingest and delivery throughput with 0, 1 M and 10 M undelivered messages stored, and
+    /// the database's size on disk per million messages.
+    Backlog(super::bench_backlog::BacklogArgs),
 }
 
 #[derive(Parser)]
@@ -70,6 +73,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::E2e(args) => return super::bench_e2e::run(args).await,
         BenchCommand::Fanout(args) => return super::bench_fanout::run(args).await,
         BenchCommand::Rules(args) => return super::bench_rules::run(args),
+        BenchCommand::Backlog(args) => return super::bench_backlog::run(args).await,
     };
     println!(
         "bucketbus bench ingest: {} records per run, {} runs per scenario, 1 matching rule, 1 HTTP endpoint",

@@ -3,6 +3,8 @@
 
 pub mod bench;
 mod bench_backends;
+mod bench_backlog;
+mod bench_backlog_table;
 mod bench_child;
 mod bench_database;
 mod bench_delivery_run;
