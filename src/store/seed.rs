@@ -148,8 +148,9 @@ impl Store {
     /// process may write to the database meanwhile, which SQLite deployments never do;
     /// Postgres: whole blocks of `message_seq_blocks`, safe beside running replicas). No
     /// idempotency entries are written (seeded messages have no record id). At the end, SQLite's
-    /// write-ahead log is checkpointed and truncated; on Postgres the two tables are vacuumed
-    /// and analyzed, as autovacuum would after a bulk load.
+    /// write-ahead log is checkpointed and truncated; on Postgres, if anything was seeded, the
+    /// two tables are vacuumed and analyzed (as autovacuum would after a bulk load) and a
+    /// `CHECKPOINT` writes everything out (superuser or `pg_checkpoint` needed).
     pub async fn seed_benchmark_backlog(
         &self,
         seed: &BacklogSeed,
@@ -170,7 +171,10 @@ impl Store {
         }
         match &self.backend {
             Backend::Sqlite(b) => b.finish_seeding().await?,
-            Backend::Postgres(b) => b.analyze_seeded().await?,
+            // Statistics of empty tables would tell the planner they stay empty (until
+            // autovacuum, if it runs, analyzes them again): nothing seeded, nothing analyzed.
+            Backend::Postgres(b) if count > 0 => b.analyze_seeded().await?,
+            Backend::Postgres(_) => {}
         }
         Ok(Seeded {
             messages: done,
