@@ -161,8 +161,8 @@ async fn seed(url: &str, backend: &str, backlog: u64) -> anyhow::Result<Seeding>
             .published_from(now - spread)
             .due_at(now + HELD_FOR);
         let bar = super::progress::progress(backlog, &format!("seeding {backend} {backlog}"));
-        // Also with nothing to seed: the database is checkpointed (SQLite) or vacuumed
-        // (Postgres) the same way before it is measured.
+        // Also with nothing to seed: SQLite's write-ahead log is checkpointed the same way
+        // before the database is measured.
         let seeded = store
             .seed_benchmark_backlog(&seed, backlog, |done| bar.set_position(done))
             .await;

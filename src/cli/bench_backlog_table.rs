@@ -113,9 +113,9 @@ impl Measured {
         Ok(())
     }
 
-    /// The median rate and p99 of the runs of one phase (and offered rate).
+    /// The median rate and the median p99 of the runs of one phase (and offered rate).
     fn median(&self, phase: &str, offered: Option<Offered>) -> Option<(f64, f64)> {
-        let mut runs: Vec<(f64, f64)> = self
+        let runs: Vec<&ScenarioResult> = self
             .results
             .iter()
             .filter(|r| r.parameters["phase"] == phase)
@@ -123,11 +123,20 @@ impl Measured {
                 offered
                     .is_none_or(|o| r.parameters["offered_rate"].as_str() == Some(&o.to_string()))
             })
-            .map(|r| (r.rate, r.latency.map_or(f64::NAN, |p| p.p99_ms)))
             .collect();
-        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        runs.get(runs.len() / 2).copied()
+        let rates = runs.iter().map(|r| r.rate).collect();
+        let p99s = runs
+            .iter()
+            .map(|r| r.latency.map_or(f64::NAN, |p| p.p99_ms))
+            .collect();
+        Some((median(rates)?, median(p99s)?))
     }
+}
+
+/// The middle value (the upper one of an even count); `None` when empty.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
 }
 
 /// Every backlog size measured, for the summary.
@@ -143,7 +152,7 @@ impl Summary {
 
     /// One line per backend and backlog size: the database, ingest, and delivery at each rate.
     pub fn print(&self, rates: &[Offered]) {
-        println!("summary (medians of the repetitions; rate/s and p99 ms per run):");
+        println!("summary (medians of the repetitions: rate/s, and p99 ms of each run):");
         let mut header = format!(
             "{:<9} {:>9} {:>8} {:>9} {:>7} {:>10} {:>8}",
             "backend", "backlog", "seed s", "db MiB", "MiB/M", "ingest/s", "p99"
@@ -193,6 +202,13 @@ fn text(v: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn medians_take_the_middle_value() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0]), Some(4.0));
+    }
 
     #[test]
     fn size_per_million_needs_messages() {

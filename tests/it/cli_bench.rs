@@ -289,6 +289,56 @@ fn backlog_seeds_measures_and_sizes_each_backlog() {
     assert!(stdout.contains("summary"), "{stdout}");
 }
 
+/// `bench backlog --postgres`, when `BUCKETBUS_TEST_POSTGRES_URL` names a database (its role
+/// must be allowed to CHECKPOINT); skipped loudly otherwise.
+#[test]
+fn backlog_seeds_postgres_too() {
+    let Ok(url) = std::env::var("BUCKETBUS_TEST_POSTGRES_URL") else {
+        use std::io::Write as _;
+        let line = "SKIPPED: BUCKETBUS_TEST_POSTGRES_URL is not set (bench backlog on Postgres did not run)\n";
+        drop(std::io::stderr().write_all(line.as_bytes()));
+        return;
+    };
+    let out = bench(&[
+        "backlog",
+        "--backlogs",
+        "0",
+        "--postgres",
+        &url,
+        "--postgres-backlogs",
+        "500",
+        "--rates",
+        "50",
+        "--seconds",
+        "1",
+        "--records",
+        "200",
+        "--json",
+    ]);
+    let stdout = assert_success(&out);
+    let lines = json_lines(&stdout);
+    let postgres: Vec<_> = lines
+        .iter()
+        .filter(|l| l["backend"] == "postgres")
+        .collect();
+    assert_eq!(postgres.len(), 3, "{stdout}");
+    let (seed, delivery, ingest) = (postgres[0], postgres[1], postgres[2]);
+    assert_eq!(seed["parameters"]["phase"], "seed");
+    assert_eq!(seed["count"], 500);
+    // 500 messages of ~770-byte bodies with their deliveries and index entries.
+    assert!(
+        seed["extra"]["db_bytes"].as_u64().unwrap() > 400_000,
+        "{seed}"
+    );
+    assert_eq!(delivery["count"], 50, "{delivery}");
+    assert_eq!(ingest["count"], 200, "{ingest}");
+    assert!(
+        postgres
+            .iter()
+            .all(|l| l["broker_peak_rss_mib"].as_u64().unwrap() > 0)
+    );
+}
+
 #[test]
 fn backlog_refuses_zero_streams_naming_the_option() {
     let out = bench(&["backlog", "--streams", "0"]);
