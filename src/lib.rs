@@ -10,8 +10,9 @@
 //! - [`admin`]: rule, queue, topic and subscription administration, the delivery ledger and
 //!   dead letters.
 //! - [`queue`]: the consumer side of queues: long-poll receive, delete, visibility, retention.
-//! - [`topics`]: topic retention (pruning delivered messages past their retention) and
-//!   publishing to a topic (MNS PublishMessage).
+//! - [`topics`]: topic retention (pruning delivered messages past their retention),
+//!   publishing to a topic (MNS PublishMessage), and seeding a topic's backlog for benchmarks
+//!   (not a production path).
 //! - [`store`]: the durable state (SQLite or Postgres); the only module that sees sqlx.
 //! - [`delivery`]: HTTP push with retries, MNS headers and signatures (Standard Webhooks,
 //!   MNS RSA-SHA1); the only module that sees reqwest.

@@ -1,8 +1,8 @@
 //! `bucketbus bench ingest`: acknowledged records per second and acknowledgement latency,
-//! with N concurrent unary publishers and with streams, against in-process brokers (one rule
-//! with one HTTP endpoint, a local receiver answering 204) on a fresh SQLite database and,
-//! with `--postgres`, on Postgres with one and with two replicas; or against a running daemon
-//! with `--server`.
+//! with N concurrent unary publishers and with streams, against brokers in child processes
+//! (one rule with one HTTP endpoint, a local receiver answering 204) on a fresh SQLite
+//! database and, with `--postgres`, on Postgres with one and with two replicas; or against a
+//! running daemon with `--server`. Every result carries the broker's peak RSS.
 
 use super::Channel;
 use clap::{Parser, Subcommand};
@@ -24,11 +24,15 @@ pub enum BenchCommand {
     Fanout(super::bench_fanout::FanoutArgs),
     /// Rule matching cost per record (in-process, no I/O) with 10, 100 and 10 000 rules.
     Rules(super::bench_rules::RulesArgs),
+    /// Ingest and delivery throughput with 0, 1 M and 10 M undelivered messages stored, and
+    /// the database's size on disk per million messages.
+    Backlog(super::bench_backlog::BacklogArgs),
 }
 
 #[derive(Parser)]
 pub struct IngestArgs {
-    /// A running daemon to measure; by default in-process brokers on temporary databases.
+    /// A running daemon to measure; by default brokers in child processes on temporary
+    /// databases.
     #[arg(long)]
     server: Option<String>,
     /// Token and TLS options for --server.
@@ -69,6 +73,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::E2e(args) => return super::bench_e2e::run(args).await,
         BenchCommand::Fanout(args) => return super::bench_fanout::run(args).await,
         BenchCommand::Rules(args) => return super::bench_rules::run(args),
+        BenchCommand::Backlog(args) => return super::bench_backlog::run(args).await,
     };
     println!(
         "bucketbus bench ingest: {} records per run, {} runs per scenario, 1 matching rule, 1 HTTP endpoint",
@@ -91,42 +96,64 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     if let Some(server) = &args.server {
         let channels = [super::connect(server, &args.credentials).await?];
         ensure_rule(&channels, None).await?;
-        return scenarios(&args, "server", &channels, false, &mut run_id, &reporter).await;
+        let unknown = || None;
+        return scenarios(
+            &args,
+            "server",
+            &channels,
+            false,
+            &unknown,
+            &mut run_id,
+            &reporter,
+        )
+        .await;
     }
-    let mut counts = Vec::new();
+    let mut finished = Vec::new();
     for backend in Backend::all(args.postgres.as_deref()) {
         let label = backend.label();
         let deployment = Deployment::start(&backend).await?;
+        let rss = || deployment.largest_peak_rss_mib();
         let measured = async {
             ensure_rule(deployment.channels(), Some(deployment.receiver_url())).await?;
             let (channels, pg) = (deployment.channels(), backend.is_postgres());
-            scenarios(&args, &label, channels, pg, &mut run_id, &reporter).await?;
-            deployment.delivery_counts().await
+            scenarios(&args, &label, channels, pg, &rss, &mut run_id, &reporter).await
         }
         .await;
-        deployment.stop().await?;
-        counts.push((label, measured?));
+        let peaks = deployment.peak_rss_mib();
+        let counts = deployment.finish().await;
+        measured?;
+        finished.push((label, counts?, peaks));
     }
-    for (label, counts) in counts {
+    for (label, counts, peaks) in finished {
         println!(
-            "deliveries ({label}): {} delivered, {} pending, {} dead",
-            counts.delivered, counts.pending, counts.dead
+            "deliveries ({label}): {} delivered, {} pending, {} dead; broker peak RSS {}",
+            counts.delivered,
+            counts.pending,
+            counts.dead,
+            rss_list(&peaks)
         );
     }
-    println!(
-        "broker peak RSS {} MiB (all backends, one process)",
-        peak_rss_mib().map_or("?".into(), |m| m.to_string())
-    );
     Ok(())
+}
+
+/// Peak RSS figures as `97 MiB`, or `61 MiB / 58 MiB` for two brokers.
+pub(super) fn rss_list(peaks: &[Option<u64>]) -> String {
+    let each: Vec<String> = peaks
+        .iter()
+        .map(|p| p.map_or("? MiB".into(), |m| format!("{m} MiB")))
+        .collect();
+    each.join(" / ")
 }
 
 /// Runs every scenario (the reduced set on Postgres) and prints a row for each, and a JSON line
 /// per repetition where `--json`/`--json-out` say.
+/// `rss` reads the largest broker's peak RSS so far (`None` for `--server`).
 async fn scenarios(
     args: &IngestArgs,
     backend: &str,
     channels: &[Channel],
     postgres: bool,
+    rss: &dyn Fn() -> Option<u64>,
     run_id: &mut u64,
     reporter: &Reporter,
 ) -> anyhow::Result<()> {
@@ -139,15 +166,13 @@ async fn scenarios(
         for _ in 0..args.repeat {
             *run_id += 1;
             let run = unary(channels, publishers, args.records, *run_id).await?;
-            emit(
-                reporter,
+            let row = Row {
                 backend,
-                "unary",
-                publishers,
-                args.records,
-                &run,
-                runs.len(),
-            )?;
+                mode: "unary",
+                concurrency: publishers,
+                records: args.records,
+            };
+            emit(reporter, &row, &run, rss(), runs.len())?;
             runs.push(run);
         }
         print_row(backend, "unary", publishers, &mut runs);
@@ -157,15 +182,13 @@ async fn scenarios(
         for _ in 0..args.repeat {
             *run_id += 1;
             let run = streaming(channels, streams, args.records, *run_id).await?;
-            emit(
-                reporter,
+            let row = Row {
                 backend,
-                "stream",
-                streams,
-                args.records,
-                &run,
-                runs.len(),
-            )?;
+                mode: "stream",
+                concurrency: streams,
+                records: args.records,
+            };
+            emit(reporter, &row, &run, rss(), runs.len())?;
             runs.push(run);
         }
         print_row(backend, "stream", streams, &mut runs);
@@ -206,25 +229,34 @@ async fn ensure_rule(channels: &[Channel], receiver: Option<String>) -> anyhow::
     Ok(())
 }
 
-/// One repetition as a JSON line. The brokers run in this process, so no broker RSS is given.
-fn emit(
-    reporter: &Reporter,
-    backend: &str,
-    mode: &str,
+/// What a scenario of the table is.
+struct Row<'a> {
+    backend: &'a str,
+    mode: &'a str,
     concurrency: usize,
     records: u64,
+}
+
+/// One repetition as a JSON line, with the broker's peak RSS so far (the largest broker's when
+/// two share the database).
+fn emit(
+    reporter: &Reporter,
+    row: &Row<'_>,
     run: &Run,
+    rss: Option<u64>,
     earlier: usize,
 ) -> anyhow::Result<()> {
     reporter.emit(&ScenarioResult {
         scenario: "ingest".into(),
-        backend: backend.into(),
-        parameters: serde_json::json!({ "mode": mode, "concurrency": concurrency, "records": records }),
-        count: records,
-        seconds: records as f64 / run.rate,
+        backend: row.backend.into(),
+        parameters: serde_json::json!({
+            "mode": row.mode, "concurrency": row.concurrency, "records": row.records,
+        }),
+        count: row.records,
+        seconds: row.records as f64 / run.rate,
         rate: run.rate,
         latency: Percentiles::of_micros(&run.latency),
-        broker_peak_rss_mib: None,
+        broker_peak_rss_mib: rss,
         repetition: earlier as u64 + 1,
         extra: serde_json::Value::Null,
     })
@@ -243,12 +275,4 @@ fn print_row(backend: &str, mode: &str, concurrency: usize, runs: &mut [Run]) {
         ms(0.999),
         all.join(" / ")
     );
-}
-
-/// Peak resident set size of this process (the broker runs in it), from /proc.
-pub(super) fn peak_rss_mib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024)
 }

@@ -1,16 +1,18 @@
-//! The backends the in-process benchmarks run on: SQLite in a temporary directory, Postgres
-//! with one broker, and Postgres with two brokers (replicas) sharing one fresh schema. Every
-//! Postgres run gets a schema of its own (`bench_<random>`), dropped when the run stops.
+//! The backends `bench ingest` and `bench queue` run on: SQLite in a temporary directory,
+//! Postgres with one broker, and Postgres with two brokers (replicas) sharing one fresh
+//! schema. Every broker is a child process (`bucketbus serve`), so its own peak RSS is known;
+//! every Postgres run gets a schema of its own (`bench_<random>`), dropped when the run stops.
 
 use std::net::SocketAddr;
 
 use super::Channel;
 use anyhow::Context as _;
-use bucketbus::store::pg_schema;
+use tokio::net::TcpListener;
 
-use super::bench_broker::{LocalBroker, start_receiver};
+use super::bench_child::ChildBroker;
+use super::bench_database::{ChildDatabase, FreshDatabase};
 use bucketbus::grpc::pb;
-use bucketbus::store::DeliveryCounts;
+use bucketbus::store::{DeliveryCounts, Store};
 
 /// A database and how many brokers share it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,55 +56,39 @@ impl Backend {
 
 /// The brokers of one backend run, a gRPC channel to each, and the shared HTTP receiver.
 pub struct Deployment {
-    brokers: Vec<LocalBroker>,
+    brokers: Vec<ChildBroker>,
     channels: Vec<Channel>,
     receiver: SocketAddr,
-    schema: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
+    database: FreshDatabase,
 }
 
 impl Deployment {
     pub async fn start(backend: &Backend) -> anyhow::Result<Deployment> {
         let receiver = start_receiver().await?;
-        let (urls, schema, dir) = match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-                let url = format!("sqlite://{}/bench.db", dir.path().display());
-                (vec![url], None, Some(dir))
-            }
+        let (kind, replicas) = match backend {
+            Backend::Sqlite => (ChildDatabase::Sqlite, 1),
             Backend::Postgres { base, replicas } => {
-                let name = format!("bench_{:016x}", rand::random::<u64>());
-                pg_schema::create_schema(base, &name)
-                    .await
-                    .with_context(|| format!("cannot create schema {name} in --postgres"))?;
-                let url = pg_schema::schema_url(base, &name);
-                (vec![url; *replicas], Some((base.clone(), name)), None)
+                (ChildDatabase::Postgres(base.clone()), *replicas)
             }
         };
         let mut deployment = Deployment {
             brokers: Vec::new(),
             channels: Vec::new(),
             receiver,
-            schema,
-            _dir: dir,
+            database: FreshDatabase::create(&kind).await?,
         };
-        for url in &urls {
+        for _ in 0..replicas {
             // One at a time: the first broker runs the migrations.
-            match LocalBroker::start(url).await {
-                Ok(broker) => deployment.brokers.push(broker),
+            match ChildBroker::start(deployment.database.url(), "").await {
+                Ok(broker) => {
+                    deployment.channels.push(broker.channel());
+                    deployment.brokers.push(broker);
+                }
                 Err(e) => {
                     deployment.stop().await?;
-                    return Err(e.context(format!("cannot start a broker on {url}")));
+                    return Err(e.context("cannot start a broker"));
                 }
             }
-        }
-        for broker in &deployment.brokers {
-            let channel = super::connect(
-                &format!("http://{}", broker.grpc_addr()),
-                &super::Credentials::default(),
-            )
-            .await?;
-            deployment.channels.push(channel);
         }
         Ok(deployment)
     }
@@ -116,28 +102,52 @@ impl Deployment {
         format!("http://{}/events", self.receiver)
     }
 
-    /// Counts of the shared database (any broker sees them all).
-    pub async fn delivery_counts(&self) -> anyhow::Result<DeliveryCounts> {
-        self.brokers
-            .first()
-            .context("no broker running")?
-            .delivery_counts()
-            .await
+    /// Each broker's peak RSS so far, in MiB.
+    pub fn peak_rss_mib(&self) -> Vec<Option<u64>> {
+        self.brokers.iter().map(ChildBroker::peak_rss_mib).collect()
     }
 
-    /// Stops the brokers, then drops the Postgres schema.
+    /// The largest broker's peak RSS so far, in MiB.
+    pub fn largest_peak_rss_mib(&self) -> Option<u64> {
+        self.peak_rss_mib().into_iter().flatten().max()
+    }
+
+    /// Stops the brokers, then counts the deliveries they left in the database.
+    pub async fn finish(mut self) -> anyhow::Result<DeliveryCounts> {
+        self.kill_brokers().await;
+        let counts = async {
+            let store = Store::open(self.database.url()).await?;
+            let counts = store.delivery_counts().await;
+            store.close().await;
+            counts
+        }
+        .await
+        .context("cannot count the deliveries");
+        self.database.remove().await?;
+        counts
+    }
+
+    /// Stops the brokers and removes the database.
     pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.kill_brokers().await;
+        self.database.remove().await
+    }
+
+    async fn kill_brokers(&mut self) {
         self.channels.clear();
         for broker in self.brokers.drain(..) {
             broker.stop().await;
         }
-        if let Some((base, name)) = &self.schema {
-            pg_schema::drop_schema(base, name)
-                .await
-                .with_context(|| format!("cannot drop schema {name}"))?;
-        }
-        Ok(())
     }
+}
+
+/// Starts an HTTP receiver answering 204 to everything; returns its address.
+async fn start_receiver() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new().fallback(|| async { axum::http::StatusCode::NO_CONTENT });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(addr)
 }
 
 /// The channel of client `i` of a run: clients are spread evenly over the brokers.

@@ -1,53 +1,31 @@
-//! A broker in a child process (`bucketbus serve`, this same executable) for benchmarks that
-//! report the broker's own peak RSS: the in-process brokers share the bench process, whose
-//! VmHWM also counts the load generator and the receiver.
+//! A broker in a child process (`bucketbus serve`, this same executable) on a given database,
+//! so that benchmarks report the broker's own peak RSS (a broker inside the bench process
+//! would share its VmHWM with the load generator and the receiver).
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bucketbus::grpc::pb;
-use bucketbus::store::pg_schema;
 use tokio::process::{Child, Command};
 
 use super::Channel;
-
-/// Where the child broker keeps its state.
-pub enum ChildDatabase {
-    /// A fresh SQLite database in the broker's temporary directory.
-    Sqlite,
-    /// A fresh schema in this Postgres database, dropped on stop.
-    Postgres(String),
-}
 
 pub struct ChildBroker {
     child: Child,
     pid: u32,
     channel: Channel,
-    schema: Option<(String, String)>,
-    /// The SQLite database, the config and the log; removed on drop.
+    /// The config and the log; removed on drop.
     _dir: tempfile::TempDir,
 }
 
 impl ChildBroker {
-    /// Starts `bucketbus serve` with `config_toml` merged over the defaults and waits until
-    /// its gRPC port answers (at most 30 s).
-    pub async fn start(database: &ChildDatabase, config_toml: &str) -> anyhow::Result<ChildBroker> {
+    /// Starts `bucketbus serve` on `database_url` with `config_toml` merged over the defaults
+    /// and waits until its gRPC port answers (at most 30 s; the first broker on a database
+    /// runs the migrations before it answers).
+    pub async fn start(database_url: &str, config_toml: &str) -> anyhow::Result<ChildBroker> {
         let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
         let config = dir.path().join("bucketbus.toml");
         std::fs::write(&config, config_toml).context("cannot write the broker's config")?;
-        let (url, schema) = match database {
-            ChildDatabase::Sqlite => (format!("sqlite://{}/bench.db", dir.path().display()), None),
-            ChildDatabase::Postgres(base) => {
-                let name = format!("bench_{:016x}", rand::random::<u64>());
-                pg_schema::create_schema(base, &name)
-                    .await
-                    .with_context(|| format!("cannot create schema {name} in --postgres"))?;
-                (
-                    pg_schema::schema_url(base, &name),
-                    Some((base.clone(), name)),
-                )
-            }
-        };
         let grpc = free_loopback_addr()?;
         let http = free_loopback_addr()?;
         let log = dir.path().join("broker.log");
@@ -58,7 +36,7 @@ impl ChildBroker {
             .arg("--config")
             .arg(&config)
             .args(["--grpc-listen", &grpc, "--http-listen", &http])
-            .args(["--database", &url])
+            .args(["--database", database_url])
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::null())
             .stdout(log_file.try_clone()?)
@@ -73,14 +51,10 @@ impl ChildBroker {
                 child,
                 pid,
                 channel,
-                schema,
                 _dir: dir,
             }),
             Err(e) => {
                 child.kill().await.ok();
-                if let Some((base, name)) = &schema {
-                    pg_schema::drop_schema(base, name).await.ok();
-                }
                 let log = std::fs::read_to_string(&log).unwrap_or_default();
                 Err(e.context(format!("broker log:\n{log}")))
             }
@@ -96,15 +70,9 @@ impl ChildBroker {
         super::bench_report::peak_rss_mib_of(&self.pid.to_string())
     }
 
-    /// Kills the broker (its state is thrown away) and drops the Postgres schema.
-    pub async fn stop(mut self) -> anyhow::Result<()> {
+    /// Kills the broker (`kill -9`: what it committed stays in the database).
+    pub async fn stop(mut self) {
         self.child.kill().await.ok();
-        if let Some((base, name)) = &self.schema {
-            pg_schema::drop_schema(base, name)
-                .await
-                .with_context(|| format!("cannot drop schema {name}"))?;
-        }
-        Ok(())
     }
 }
 

@@ -1,8 +1,9 @@
-//! One measured run of `bench e2e` or `bench fanout`: a fresh broker in a child process, one
-//! rule sending every record to N HTTP endpoints of a local stamp receiver (and optionally a
-//! queue drained by consumers), the stamped records published at the offered load, then a
-//! wait until every destination has every record (or the drain timeout); the result is one
-//! row (and JSON line) per destination.
+//! One measured run of `bench e2e`, `bench fanout` or `bench backlog`: a broker in a child
+//! process (a fresh one on a fresh database for e2e and fanout), one rule sending every record
+//! to N HTTP endpoints of a local stamp receiver (and optionally a queue drained by
+//! consumers), the stamped records published at the offered load, then a wait until every
+//! destination has every record (or the drain timeout); the result is one row (and JSON line)
+//! per destination.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +14,8 @@ use bucketbus::grpc::pb;
 
 use super::Channel;
 use super::bench::BUCKET;
-use super::bench_child::{ChildBroker, ChildDatabase};
+use super::bench_child::ChildBroker;
+use super::bench_database::{ChildDatabase, FreshDatabase};
 use super::bench_report::{Percentiles, Reporter, ScenarioResult};
 use super::bench_schedule::{Offered, Published};
 use super::bench_stamp::{Stamps, start_stamp_receiver};
@@ -22,7 +24,6 @@ use super::bench_stamp::{Stamps, start_stamp_receiver};
 pub struct Plan<'a> {
     pub scenario: &'a str,
     pub backend: &'a str,
-    pub database: &'a ChildDatabase,
     /// TOML merged over the broker's defaults.
     pub config: &'a str,
     pub http_endpoints: usize,
@@ -38,13 +39,38 @@ pub struct Plan<'a> {
 /// The name of the queue a fanout rule sends to.
 const QUEUE: &str = "bench-fanout";
 
-/// Runs the plan; prints a table row and emits a JSON line per destination.
-pub async fn run(plan: &Plan<'_>, reporter: &Reporter) -> anyhow::Result<()> {
-    let broker = ChildBroker::start(plan.database, plan.config).await?;
-    let measured = measure(plan, &broker).await;
+/// Runs the plan on a fresh broker and database; prints a table row and emits a JSON line
+/// per destination.
+pub async fn run(
+    plan: &Plan<'_>,
+    database: &ChildDatabase,
+    reporter: &Reporter,
+) -> anyhow::Result<()> {
+    let database = FreshDatabase::create(database).await?;
+    let broker = match ChildBroker::start(database.url(), plan.config).await {
+        Ok(broker) => broker,
+        Err(e) => {
+            database.remove().await.ok();
+            return Err(e);
+        }
+    };
+    let measured = deliver(plan, &broker).await;
     let rss = broker.peak_rss_mib();
-    broker.stop().await?;
-    let (published, stamps, destinations) = measured?;
+    broker.stop().await;
+    database.remove().await?;
+    for mut result in measured? {
+        result.broker_peak_rss_mib = rss;
+        print_row(&result);
+        reporter.emit(&result)?;
+    }
+    Ok(())
+}
+
+/// Runs the plan on a running broker: one result per destination, without the broker's RSS
+/// (the caller reads it when the broker is done).
+pub async fn deliver(plan: &Plan<'_>, broker: &ChildBroker) -> anyhow::Result<Vec<ScenarioResult>> {
+    let (published, stamps, destinations) = measure(plan, broker).await?;
+    let mut results = Vec::with_capacity(destinations.len());
     for (index, destination) in destinations.iter().enumerate() {
         let result = stamps
             .with(index, |arrivals| {
@@ -80,7 +106,7 @@ pub async fn run(plan: &Plan<'_>, reporter: &Reporter) -> anyhow::Result<()> {
                         0.0
                     },
                     latency: Percentiles::of_micros(&arrivals.latency),
-                    broker_peak_rss_mib: rss,
+                    broker_peak_rss_mib: None,
                     repetition: plan.repetition,
                     extra: serde_json::json!({
                         "published": published.acknowledged,
@@ -94,10 +120,9 @@ pub async fn run(plan: &Plan<'_>, reporter: &Reporter) -> anyhow::Result<()> {
                 }
             })
             .context("no such destination")?;
-        print_row(&result);
-        reporter.emit(&result)?;
+        results.push(result);
     }
-    Ok(())
+    Ok(results)
 }
 
 pub fn print_header() {
@@ -120,7 +145,7 @@ pub fn print_header() {
     );
 }
 
-fn print_row(r: &ScenarioResult) {
+pub fn print_row(r: &ScenarioResult) {
     let p = r.latency.unwrap_or_default();
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::String(s) => s.clone(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser};
 
-use super::bench_child::ChildDatabase;
+use super::bench_database::ChildDatabase;
 use super::bench_delivery_run::{Plan, print_header, run as run_plan};
 use super::bench_report::{ReportArgs, Reporter};
 use super::bench_schedule::Offered;
@@ -94,7 +94,6 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
                 let plan = Plan {
                     scenario: "e2e",
                     backend,
-                    database: &database,
                     config: &config,
                     http_endpoints: 1,
                     queue_consumers: None,
@@ -104,7 +103,7 @@ pub async fn run(args: E2eArgs) -> anyhow::Result<()> {
                     drain: Duration::from_secs(options.drain_seconds),
                     repetition,
                 };
-                run_plan(&plan, &reporter).await?;
+                run_plan(&plan, &database, &reporter).await?;
             }
         }
     }

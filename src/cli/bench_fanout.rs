@@ -47,7 +47,6 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
                 let plan = Plan {
                     scenario: "fanout",
                     backend,
-                    database: &database,
                     config: &config,
                     http_endpoints: usize::try_from(args.endpoints)?,
                     queue_consumers: Some(usize::try_from(args.consumers)?),
@@ -57,7 +56,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
                     drain: Duration::from_secs(options.drain_seconds),
                     repetition,
                 };
-                run_plan(&plan, &reporter).await?;
+                run_plan(&plan, &database, &reporter).await?;
             }
         }
     }

@@ -1,7 +1,8 @@
 //! `bucketbus bench queue`: receive+delete throughput of K concurrent consumers draining a full
 //! queue, then publish→receive and send→receive latency of one long-polling consumer (see
-//! `bench_queue_latency`), against in-process brokers on a fresh SQLite database and, with
-//! `--postgres`, on Postgres with one and with two replicas; or a running daemon (`--server`).
+//! `bench_queue_latency`), against brokers in child processes (their peak RSS reported) on a
+//! fresh SQLite database and, with `--postgres`, on Postgres with one and with two replicas;
+//! or a running daemon (`--server`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +18,8 @@ use bucketbus::grpc::pb;
 
 #[derive(Parser)]
 pub struct QueueArgs {
-    /// A running daemon to measure; by default in-process brokers on temporary databases.
+    /// A running daemon to measure; by default brokers in child processes on temporary
+    /// databases.
     #[arg(long)]
     server: Option<String>,
     /// Token and TLS options for --server.
@@ -87,16 +89,18 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
     let mut latencies = Vec::new();
     if let Some(server) = &args.server {
         let channels = [super::connect(server, &args.credentials).await?];
+        let unknown = || None;
         let measured = scenarios(
             &args,
             "server",
             &channels,
             &prefix,
             &args.consumers,
+            &unknown,
             &reporter,
         )
         .await?;
-        latencies.push(("server".to_string(), measured));
+        latencies.push(("server".to_string(), measured, Vec::new()));
     }
     let backends = match args.server {
         Some(_) => Vec::new(),
@@ -109,41 +113,46 @@ pub async fn run(args: QueueArgs) -> anyhow::Result<()> {
             false => &args.consumers,
         };
         let deployment = Deployment::start(backend).await?;
+        let rss = || deployment.largest_peak_rss_mib();
         let measured = scenarios(
             &args,
             &label,
             deployment.channels(),
             &prefix,
             consumers,
+            &rss,
             &reporter,
         )
         .await;
+        let peaks = deployment.peak_rss_mib();
         deployment.stop().await?;
-        latencies.push((label, measured?));
+        latencies.push((label, measured?, peaks));
     }
     super::bench_queue_latency::print_table(args.rate, args.seconds, &latencies);
-    for (backend, measurements) in &latencies {
+    for (backend, measurements, peaks) in &latencies {
+        let rss = peaks.iter().flatten().max().copied();
         for (path, m) in measurements {
-            super::bench_queue_latency::emit(&reporter, backend, path, args.rate, m)?;
+            super::bench_queue_latency::emit(&reporter, backend, path, args.rate, m, rss)?;
         }
     }
-    if !backends.is_empty() {
+    for (backend, _, peaks) in latencies.iter().filter(|l| !l.2.is_empty()) {
         println!(
-            "broker peak RSS {} MiB (all backends, one process)",
-            super::bench::peak_rss_mib().map_or("?".into(), |m| m.to_string())
+            "broker peak RSS ({backend}): {}",
+            super::bench::rss_list(peaks)
         );
     }
     Ok(())
 }
 
-/// The throughput scenarios (rows printed as they finish, a JSON line per repetition), then the
-/// latency measurements.
+/// The throughput scenarios (rows printed as they finish, a JSON line per repetition with the
+/// largest broker's peak RSS so far, which `rss` reads), then the latency measurements.
 async fn scenarios(
     args: &QueueArgs,
     backend: &str,
     channels: &[Channel],
     prefix: &str,
     consumer_counts: &[u64],
+    rss: &dyn Fn() -> Option<u64>,
     reporter: &super::bench_report::Reporter,
 ) -> anyhow::Result<Vec<(&'static str, Measurement)>> {
     let emit = |phase: &str, concurrency: u64, rate: f64, repetition: usize| {
@@ -157,7 +166,7 @@ async fn scenarios(
             seconds: args.messages as f64 / rate,
             rate,
             latency: None,
-            broker_peak_rss_mib: None,
+            broker_peak_rss_mib: rss(),
             repetition: repetition as u64 + 1,
             extra: serde_json::Value::Null,
         })

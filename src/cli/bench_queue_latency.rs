@@ -40,6 +40,9 @@ pub(super) struct Measurement {
     received: usize,
 }
 
+/// One backend's latency measurements (path, figures) and its brokers' peak RSS.
+pub(super) type BackendLatencies = (String, Vec<(&'static str, Measurement)>, Vec<Option<u64>>);
+
 /// Measures publish→receive, then send→receive. The consumer talks to the first channel; the
 /// calls alternate between all of them.
 pub(super) async fn run(
@@ -75,11 +78,7 @@ pub(super) async fn run(
 }
 
 /// The latency table: one row per backend and path.
-pub(super) fn print_table(
-    rate: u64,
-    seconds: u64,
-    rows: &[(String, Vec<(&'static str, Measurement)>)],
-) {
+pub(super) fn print_table(rate: u64, seconds: u64, rows: &[BackendLatencies]) {
     println!(
         "latency: {rate} messages/s for {seconds} s; 1 consumer loops Receive(max 32, wait 20 s), \
          deleting each batch in the background"
@@ -88,20 +87,21 @@ pub(super) fn print_table(
         "{:<12} {:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
         "backend", "path", "calls/s", "sent", "received", "p50 ms", "p99 ms", "p999 ms", "max ms"
     );
-    for (backend, measurements) in rows {
+    for (backend, measurements, _) in rows {
         for (path, m) in measurements {
             print_row(backend, path, m);
         }
     }
 }
 
-/// One latency measurement as a JSON line (the brokers run in this process: no broker RSS).
+/// One latency measurement as a JSON line, with the (largest) broker's peak RSS over the run.
 pub(super) fn emit(
     reporter: &super::bench_report::Reporter,
     backend: &str,
     path: &str,
     offered: u64,
     m: &Measurement,
+    rss: Option<u64>,
 ) -> anyhow::Result<()> {
     reporter.emit(&super::bench_report::ScenarioResult {
         scenario: "queue-latency".into(),
@@ -111,7 +111,7 @@ pub(super) fn emit(
         seconds: m.sent as f64 / m.rate,
         rate: m.rate,
         latency: super::bench_report::Percentiles::of_micros(&m.latency),
-        broker_peak_rss_mib: None,
+        broker_peak_rss_mib: rss,
         repetition: 1,
         extra: serde_json::json!({ "sent": m.sent, "received": m.received }),
     })

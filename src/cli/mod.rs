@@ -3,8 +3,10 @@
 
 pub mod bench;
 mod bench_backends;
-mod bench_broker;
+mod bench_backlog;
+mod bench_backlog_table;
 mod bench_child;
+mod bench_database;
 mod bench_delivery_run;
 mod bench_e2e;
 mod bench_fanout;

@@ -16,6 +16,7 @@ mod queue_dead_letters;
 mod queues;
 mod retained;
 mod rows;
+mod seed;
 mod signals;
 mod sqlite;
 mod sqlite_ledger;
@@ -23,6 +24,7 @@ mod sqlite_ledger;
 mod sqlite_plans;
 mod sqlite_queues;
 mod sqlite_retained;
+mod sqlite_seed;
 mod sqlite_topic_admin;
 mod writer;
 
@@ -33,6 +35,7 @@ pub use ledger::{
 };
 pub use queues::{NewQueueMessage, QueueEntry, Receipt, ReceiveSpec, Received};
 pub use retained::{ReplayBatch, Replayed, TopicPosition};
+pub use seed::{BacklogSeed, SeedSample, Seeded};
 pub use signals::QueueSignals;
 pub use topic_admin::Subscriber;
 
@@ -722,6 +725,8 @@ mod queue_dead_letter_tests;
 mod queue_tests;
 #[cfg(test)]
 mod replica_tests;
+#[cfg(test)]
+mod seed_tests;
 #[cfg(test)]
 mod test_postgres;
 #[cfg(test)]

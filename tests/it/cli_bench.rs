@@ -1,6 +1,7 @@
 //! `bucketbus bench` scenarios at small counts: each prints its table and one JSON line per
-//! result (on stdout with `--json`, in a file with `--json-out`), deliveries are all counted,
-//! and bad options fail naming the option. No assertion on speed.
+//! result (on stdout with `--json`, in a file with `--json-out`) with the broker's peak RSS
+//! where a broker runs, deliveries are all counted, and bad options fail naming the option.
+//! No assertion on speed.
 
 use std::process::{Command, Output};
 
@@ -163,6 +164,14 @@ fn ingest_and_queue_print_json_lines_too() {
     assert_eq!(lines[3]["parameters"]["mode"], "stream");
     assert_eq!(lines[3]["repetition"], 2);
     assert!(lines[0]["p999_ms"].as_f64().unwrap() > 0.0);
+    // The broker runs in a child process: its own peak RSS is on every line.
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["broker_peak_rss_mib"].as_u64().unwrap() > 0),
+        "{stdout}"
+    );
+    assert!(stdout.contains("broker peak RSS"), "{stdout}");
 
     let out = bench(&[
         "queue",
@@ -203,4 +212,138 @@ fn ingest_and_queue_print_json_lines_too() {
         ],
         "{stdout}"
     );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["broker_peak_rss_mib"].as_u64().unwrap() > 0),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn backlog_seeds_measures_and_sizes_each_backlog() {
+    let out = bench(&[
+        "backlog",
+        "--backlogs",
+        "0,300",
+        "--rates",
+        "50",
+        "--seconds",
+        "1",
+        "--records",
+        "200",
+        "--streams",
+        "2",
+        "--json",
+    ]);
+    let stdout = assert_success(&out);
+    let lines = json_lines(&stdout);
+    let phases: Vec<String> = lines
+        .iter()
+        .map(|l| {
+            format!(
+                "{}:{}",
+                l["parameters"]["backlog"],
+                l["parameters"]["phase"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            "0:seed",
+            "0:delivery",
+            "0:ingest",
+            "300:seed",
+            "300:delivery",
+            "300:ingest"
+        ],
+        "{stdout}"
+    );
+    for line in &lines {
+        assert_eq!(line["scenario"], "backlog", "{line}");
+        assert!(line["broker_peak_rss_mib"].as_u64().unwrap() > 0, "{line}");
+    }
+    let (empty, seeded) = (&lines[0], &lines[3]);
+    assert_eq!(empty["count"], 0);
+    assert!(empty["extra"]["db_mib_per_million"].is_null());
+    assert_eq!(seeded["count"], 300);
+    let (empty_bytes, seeded_bytes) = (
+        empty["extra"]["db_bytes"].as_u64().unwrap(),
+        seeded["extra"]["db_bytes"].as_u64().unwrap(),
+    );
+    // 300 messages of ~770-byte bodies with their deliveries and index entries.
+    assert!(
+        seeded_bytes >= empty_bytes + 240_000,
+        "{empty_bytes} -> {seeded_bytes}"
+    );
+    assert!(seeded["extra"]["db_mib_per_million"].as_f64().unwrap() > 0.0);
+    for delivery in [&lines[1], &lines[4]] {
+        assert_eq!(delivery["count"], 50, "{delivery}");
+        assert_eq!(delivery["extra"]["missing"], 0, "{delivery}");
+    }
+    for ingest in [&lines[2], &lines[5]] {
+        assert_eq!(ingest["count"], 200, "{ingest}");
+        assert!(ingest["p99_ms"].as_f64().unwrap() > 0.0, "{ingest}");
+    }
+    assert!(stdout.contains("summary"), "{stdout}");
+}
+
+/// `bench backlog --postgres`, when `BUCKETBUS_TEST_POSTGRES_URL` names a database (its role
+/// must be allowed to CHECKPOINT); skipped loudly otherwise.
+#[test]
+fn backlog_seeds_postgres_too() {
+    let Ok(url) = std::env::var("BUCKETBUS_TEST_POSTGRES_URL") else {
+        use std::io::Write as _;
+        let line = "SKIPPED: BUCKETBUS_TEST_POSTGRES_URL is not set (bench backlog on Postgres did not run)\n";
+        drop(std::io::stderr().write_all(line.as_bytes()));
+        return;
+    };
+    let out = bench(&[
+        "backlog",
+        "--backlogs",
+        "0",
+        "--postgres",
+        &url,
+        "--postgres-backlogs",
+        "500",
+        "--rates",
+        "50",
+        "--seconds",
+        "1",
+        "--records",
+        "200",
+        "--json",
+    ]);
+    let stdout = assert_success(&out);
+    let lines = json_lines(&stdout);
+    let postgres: Vec<_> = lines
+        .iter()
+        .filter(|l| l["backend"] == "postgres")
+        .collect();
+    assert_eq!(postgres.len(), 3, "{stdout}");
+    let (seed, delivery, ingest) = (postgres[0], postgres[1], postgres[2]);
+    assert_eq!(seed["parameters"]["phase"], "seed");
+    assert_eq!(seed["count"], 500);
+    // 500 messages of ~770-byte bodies with their deliveries and index entries.
+    assert!(
+        seed["extra"]["db_bytes"].as_u64().unwrap() > 400_000,
+        "{seed}"
+    );
+    assert_eq!(delivery["count"], 50, "{delivery}");
+    assert_eq!(ingest["count"], 200, "{ingest}");
+    assert!(
+        postgres
+            .iter()
+            .all(|l| l["broker_peak_rss_mib"].as_u64().unwrap() > 0)
+    );
+}
+
+#[test]
+fn backlog_refuses_zero_streams_naming_the_option() {
+    let out = bench(&["backlog", "--streams", "0"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--streams"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty());
 }

@@ -12,6 +12,7 @@ mod queue_dead_letters;
 mod queues;
 mod retained;
 mod rules;
+mod seed;
 mod seqs;
 mod topic_admin;
 mod topics;

@@ -42,6 +42,12 @@ impl SeqBlocks {
         })
     }
 
+    /// Gives up the rest of the current block, so the next seq comes from a new block (above
+    /// every block reserved so far, e.g. by benchmark seeding).
+    pub async fn discard(&self) {
+        *self.block.lock().await = Block::default();
+    }
+
     /// The first of `n` consecutive seqs; the rest of a block too small for them is skipped.
     pub async fn allocate(&self, pool: &PgPool, n: usize) -> Result<i64> {
         let n = i64::try_from(n).unwrap_or(i64::MAX);
