@@ -2,13 +2,13 @@
 //! DeleteQueue, ListQueue — on bucketbus's own queues (`admin::queues`).
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::MnsState;
 use super::error::MnsError;
 use super::list::Page;
-use super::request::{MnsRequest, xml_response};
+use super::request::{MnsRequest, created_at, xml_response};
 use super::xml::{Element, Writer};
 use crate::admin;
 use crate::error::Invalid;
@@ -50,13 +50,7 @@ pub async fn put(
         .create_queue(&queue, patch)
         .await
         .map_err(|e| queue_error(e, &queue))?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::NO_CONTENT
-    };
-    let location = format!("{}/queues/{queue}", request.base_url);
-    Ok((status, [(header::LOCATION, location)]).into_response())
+    Ok(created_at(&request, created, &format!("/queues/{queue}")))
 }
 
 /// `GET /queues/{q}`: GetQueueAttributes.

@@ -128,6 +128,19 @@ fn check_content_md5(value: &[u8], body: &[u8]) -> Result<(), MnsError> {
     }
 }
 
+/// The answer to CreateQueue, CreateTopic and Subscribe: `201` when `created`, `204` when it
+/// already existed alike; `Location` (the resource's URL under the request's base URL) either
+/// way, since the SDKs read it unconditionally.
+pub fn created_at(request: &MnsRequest, created: bool, path: &str) -> Response {
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::NO_CONTENT
+    };
+    let location = format!("{}{path}", request.base_url);
+    (status, [(header::LOCATION, location)]).into_response()
+}
+
 /// A 201/200 answer with an XML body.
 pub fn xml_response(status: StatusCode, body: String) -> Response {
     (status, [(header::CONTENT_TYPE, XML_CONTENT_TYPE)], body).into_response()

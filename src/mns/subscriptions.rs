@@ -3,13 +3,13 @@
 //! (`admin::subscriptions`), on MNS topics and rules' topics alike.
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::MnsState;
 use super::error::MnsError;
 use super::list::Page;
-use super::request::{MnsRequest, xml_response};
+use super::request::{MnsRequest, created_at, xml_response};
 use super::topics::{invalid_value, topic_not_exist};
 use super::xml::{Element, Writer};
 use crate::admin::{self, SubscriptionAttributesPatch};
@@ -66,13 +66,11 @@ pub async fn put(
         .subscribe(&topic, &name, subscribe)
         .await
         .map_err(|e| subscription_error(e, &topic))?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::NO_CONTENT
-    };
-    let location = format!("{}/topics/{topic}/subscriptions/{name}", request.base_url);
-    Ok((status, [(header::LOCATION, location)]).into_response())
+    Ok(created_at(
+        &request,
+        created,
+        &format!("/topics/{topic}/subscriptions/{name}"),
+    ))
 }
 
 /// `GET /topics/{t}/subscriptions/{s}`: GetSubscriptionAttributes.

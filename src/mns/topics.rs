@@ -3,13 +3,13 @@
 //! topic is one of them.
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::MnsState;
 use super::error::MnsError;
 use super::list::Page;
-use super::request::{MnsRequest, xml_response};
+use super::request::{MnsRequest, created_at, xml_response};
 use super::xml::{Element, Writer};
 use crate::admin::{self, TopicStatus};
 use crate::error::Invalid;
@@ -42,13 +42,7 @@ pub async fn put(
         .create_topic(&topic, patch)
         .await
         .map_err(|e| topic_error(e, &topic))?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::NO_CONTENT
-    };
-    let location = format!("{}/topics/{topic}", request.base_url);
-    Ok((status, [(header::LOCATION, location)]).into_response())
+    Ok(created_at(&request, created, &format!("/topics/{topic}")))
 }
 
 /// `GET /topics/{t}`: GetTopicAttributes.
