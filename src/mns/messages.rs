@@ -13,7 +13,7 @@ use super::xml::{Element, Writer};
 use crate::model::queue::{
     MAX_DELAY_SECONDS, MAX_VISIBILITY_TIMEOUT, MAX_WAIT_SECONDS, QueueMessage,
 };
-use crate::queue::{self, HandleProblem, ReceiveRequest};
+use crate::queue::{self, HandleProblem, Outgoing, ReceiveRequest};
 
 /// MNS batches hold at most 16 entries.
 const MAX_MNS_BATCH: u32 = 16;
@@ -44,12 +44,6 @@ pub async fn send(
             format!("the document's root is <{other}>, expected <Message> or <Messages>"),
         )),
     }
-}
-
-struct Outgoing {
-    body: String,
-    delay_seconds: Option<u32>,
-    priority: u32,
 }
 
 /// A `<Message>` to send, checked as MNS does.
@@ -113,19 +107,33 @@ async fn batch_send(state: &MnsState, queue: &str, root: &Element) -> Result<Res
             "The total size of the messages' bodies should be at most {MAX_BATCH_BYTES} bytes (got {total})."
         )));
     }
-    let mut results: Vec<Result<(String, String), MnsError>> = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let result = match outgoing(entry) {
-            Ok(message) => match send_one(state, queue, message).await {
-                Err(e) if e.code == "QueueNotExist" || e.status.is_server_error() => {
-                    return Err(e);
-                }
-                other => other,
-            },
-            Err(e) => Err(e),
-        };
-        results.push(result);
+    // The entries that parse are checked and committed together (one transaction).
+    let parsed: Vec<Result<Outgoing, MnsError>> = entries.into_iter().map(outgoing).collect();
+    let valid: Vec<Outgoing> = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().ok())
+        .cloned()
+        .collect();
+    let mut sent = if valid.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .queues
+            .send_batch(queue, valid)
+            .await
+            .map_err(|e| queue_error(e, queue))?
     }
+    .into_iter();
+    let results: Vec<Result<(String, String), MnsError>> = parsed
+        .into_iter()
+        .map(|p| match p {
+            Ok(_) => sent
+                .next()
+                .expect("one result per valid entry")
+                .map_err(|invalid| queue_error(queue::Error::Invalid(invalid), queue)),
+            Err(e) => Err(e),
+        })
+        .collect();
     let failed = results.iter().any(Result::is_err);
     let mut w = Writer::new("Messages");
     for result in &results {

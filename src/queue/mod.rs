@@ -49,6 +49,40 @@ impl HasCode for Error {
     }
 }
 
+/// A message to send directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub body: String,
+    /// `None`: the queue's delay_seconds.
+    pub delay_seconds: Option<u32>,
+    /// 0: the default priority (8).
+    pub priority: u32,
+}
+
+/// Checks what does not depend on the queue and gives the message its id and MD5.
+fn new_message(outgoing: Outgoing) -> Result<NewQueueMessage, Invalid> {
+    if outgoing.body.is_empty() {
+        return Err(Invalid::new("body", "must not be empty"));
+    }
+    if let Some(delay) = outgoing.delay_seconds {
+        check_range("delay_seconds", delay, 0, MAX_DELAY_SECONDS)?;
+    }
+    let priority = match outgoing.priority {
+        0 => DEFAULT_PRIORITY,
+        p => {
+            check_range("priority", p, *PRIORITIES.start(), *PRIORITIES.end())?;
+            p
+        }
+    };
+    Ok(NewQueueMessage {
+        message_id: new_message_id(),
+        body_md5: message_md5(&outgoing.body),
+        body: outgoing.body,
+        priority,
+        delay_seconds: outgoing.delay_seconds,
+    })
+}
+
 /// What a Receive asks for.
 #[derive(Debug, Clone)]
 pub struct ReceiveRequest {
@@ -303,43 +337,65 @@ impl Queues {
         delay_seconds: Option<u32>,
         priority: u32,
     ) -> Result<(String, String), Error> {
-        if body.is_empty() {
-            return Err(Invalid::new("body", "must not be empty").into());
-        }
-        if let Some(delay) = delay_seconds {
-            check_range("delay_seconds", delay, 0, MAX_DELAY_SECONDS)?;
-        }
-        let priority = match priority {
-            0 => DEFAULT_PRIORITY,
-            p => {
-                check_range("priority", p, *PRIORITIES.start(), *PRIORITIES.end())?;
-                p
-            }
-        };
-        let info = self.existing(queue).await?;
-        let limit = info.attributes.maximum_message_size as usize;
-        if body.len() > limit {
+        let message = new_message(Outgoing {
+            body,
+            delay_seconds,
+            priority,
+        })?;
+        let mut sent = self.enqueue_checked(queue, vec![Ok(message)]).await?;
+        Ok(sent.pop().expect("one result per message")?)
+    }
+
+    /// Enqueues several messages; each is checked on its own and the valid ones are committed
+    /// together. Returns, in order, each one's id and body MD5 or why it was refused; a queue
+    /// that does not exist fails the whole call.
+    pub async fn send_batch(
+        &self,
+        queue: &str,
+        messages: Vec<Outgoing>,
+    ) -> Result<Vec<Result<(String, String), Invalid>>, Error> {
+        if messages.is_empty() || messages.len() > MAX_BATCH as usize {
             return Err(Invalid::new(
-                "body",
-                format!(
-                    "must be at most {limit} bytes, the queue's maximum_message_size (got {})",
-                    body.len()
-                ),
+                "messages",
+                format!("must hold 1–{MAX_BATCH} messages (got {})", messages.len()),
             )
             .into());
         }
-        let message = NewQueueMessage {
-            message_id: new_message_id(),
-            body_md5: message_md5(&body),
-            body,
-            priority,
-            delay_seconds,
-        };
-        let (id, md5) = (message.message_id.clone(), message.body_md5.clone());
-        if !self.store.enqueue(queue, message, Utc::now()).await? {
+        let checked = messages.into_iter().map(new_message).collect();
+        self.enqueue_checked(queue, checked).await
+    }
+
+    /// Enqueues the valid messages of `checked` (those at most the queue's maximum size) in
+    /// one transaction.
+    async fn enqueue_checked(
+        &self,
+        queue: &str,
+        checked: Vec<Result<NewQueueMessage, Invalid>>,
+    ) -> Result<Vec<Result<(String, String), Invalid>>, Error> {
+        let info = self.existing(queue).await?;
+        let limit = info.attributes.maximum_message_size as usize;
+        let mut results = Vec::with_capacity(checked.len());
+        let mut valid = Vec::with_capacity(checked.len());
+        for message in checked {
+            match message {
+                Ok(m) if m.body.len() > limit => results.push(Err(Invalid::new(
+                    "body",
+                    format!(
+                        "must be at most {limit} bytes, the queue's maximum_message_size (got {})",
+                        m.body.len()
+                    ),
+                ))),
+                Ok(m) => {
+                    results.push(Ok((m.message_id.clone(), m.body_md5.clone())));
+                    valid.push(m);
+                }
+                Err(invalid) => results.push(Err(invalid)),
+            }
+        }
+        if !valid.is_empty() && !self.store.enqueue_many(queue, valid, Utc::now()).await? {
             return Err(Error::QueueNotFound(queue.to_string()));
         }
-        Ok((id, md5))
+        Ok(results)
     }
 
     /// Visible messages, without receiving them.

@@ -565,6 +565,16 @@ impl Store {
         on_backend!(self, b => b.enqueue(queue, message, now).await)
     }
 
+    /// Enqueues several messages in one queue in one transaction; false if the queue is gone.
+    pub async fn enqueue_many(
+        &self,
+        queue: &str,
+        messages: Vec<NewQueueMessage>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        on_backend!(self, b => b.enqueue_many(queue, messages, now).await)
+    }
+
     /// Receives the visible head of a queue (dead-lettering what exceeded its receive count).
     pub async fn receive(&self, spec: ReceiveSpec, now: DateTime<Utc>) -> Result<Received> {
         on_backend!(self, b => b.receive(spec, now).await)

@@ -221,6 +221,30 @@ pub(crate) async fn suite_enqueue_to_an_unknown_queue_writes_nothing(store: Stor
     assert_eq!(later.next_visible_at().await, None);
 }
 
+/// enqueue_many commits several messages of one queue at once, in order (one receive sees them
+/// all); to an unknown queue it returns false and writes nothing.
+pub(crate) async fn suite_enqueue_many_writes_every_message(store: Store) {
+    let t0 = now();
+    let batch = vec![
+        qmsg("a", 8, None),
+        qmsg("b", 1, None),
+        qmsg("c", 8, Some(60)),
+    ];
+    assert!(
+        !store
+            .enqueue_many("nowhere", batch.clone(), t0)
+            .await
+            .unwrap()
+    );
+    let q = create(&store, "many", t0).await;
+    assert!(store.enqueue_many("many", batch, t0).await.unwrap());
+    assert_eq!(q.peek_bodies(t0 + secs(1)).await, ["b", "a"]);
+    assert_eq!(q.counts(t0 + secs(1)).await, (2, 0, 1, 0));
+    assert_eq!(q.peek_bodies(t0 + secs(61)).await, ["b", "a", "c"]);
+    let nowhere = create(&store, "nowhere", t0 + secs(1)).await;
+    assert_eq!(nowhere.peek_bodies(t0 + secs(3600)).await, EMPTY);
+}
+
 /// A message without its own delay takes the queue's delay_seconds, one with a delay (also 0)
 /// keeps it; the stored entry carries id, body, md5, priority, enqueued_at and no receive yet.
 pub(crate) async fn suite_enqueue_takes_the_queue_delay_unless_the_message_has_one(store: Store) {
@@ -671,6 +695,7 @@ macro_rules! queue_cases {
         $cases! {
             queue_admin_round_trips => suite_queue_admin_round_trips;
             enqueue_to_an_unknown_queue_writes_nothing => suite_enqueue_to_an_unknown_queue_writes_nothing;
+            enqueue_many_writes_every_message => suite_enqueue_many_writes_every_message;
             enqueue_takes_the_queue_delay_unless_the_message_has_one =>
                 suite_enqueue_takes_the_queue_delay_unless_the_message_has_one;
             append_enqueues_with_the_message => suite_append_enqueues_with_the_message;

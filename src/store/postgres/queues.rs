@@ -102,6 +102,30 @@ impl PgStore {
         Ok(!queues.is_empty())
     }
 
+    /// Enqueues `messages` in one queue in one transaction; false if the queue is gone.
+    pub async fn enqueue_many(
+        &self,
+        queue: &str,
+        messages: Vec<NewQueueMessage>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let queues = self
+            .writes
+            .submit(
+                (queue.to_string(), messages, now),
+                |tx, (queue, messages, now)| {
+                    Box::pin(async move {
+                        let pairs: Vec<(&str, &NewQueueMessage)> =
+                            messages.iter().map(|m| (queue.as_str(), m)).collect();
+                        enqueue_in(tx, &pairs, *now).await
+                    })
+                },
+            )
+            .await?;
+        self.announce(&queues);
+        Ok(!queues.is_empty())
+    }
+
     pub async fn receive(&self, spec: ReceiveSpec, now: DateTime<Utc>) -> Result<Received> {
         let received = self
             .writes
