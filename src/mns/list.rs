@@ -5,6 +5,7 @@
 use super::error::MnsError;
 use super::query::out_of_range;
 use super::request::MnsRequest;
+use super::xml::Writer;
 
 const MAX_RET_NUMBER: u32 = 1000;
 
@@ -63,6 +64,41 @@ impl Page {
         let shown: Vec<&T> = rest.iter().take(self.limit).collect();
         let next = rest.get(self.limit).map(name);
         (shown, next)
+    }
+}
+
+/// The element names of one list answer, e.g. `Queues` / `Queue` / `QueueURL`.
+pub struct Shape {
+    pub root: &'static str,
+    pub item: &'static str,
+    pub url: &'static str,
+}
+
+impl Page {
+    /// The list document of this page of `items` (sorted by `name`): each item's URL, its
+    /// attributes (`meta`) when asked with `x-mns-with-meta`, and `NextMarker` unless this is
+    /// the last page.
+    pub fn render<T>(
+        &self,
+        shape: Shape,
+        items: &[T],
+        name: impl Fn(&T) -> &str,
+        url: impl Fn(&T) -> String,
+        meta: impl Fn(&mut Writer, &T),
+    ) -> String {
+        let (shown, next) = self.select(items, name);
+        let mut w = Writer::new(shape.root);
+        for item in shown {
+            w.open(shape.item).text(shape.url, &url(item));
+            if self.with_meta {
+                meta(&mut w, item);
+            }
+            w.close();
+        }
+        if let Some(next) = next {
+            w.text("NextMarker", next);
+        }
+        w.finish()
     }
 }
 

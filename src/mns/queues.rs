@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::MnsState;
 use super::error::MnsError;
-use super::list::Page;
+use super::list::{Page, Shape};
 use super::request::{MnsRequest, created_at, xml_response};
 use super::xml::{Element, Writer};
 use crate::admin;
@@ -97,22 +97,19 @@ pub async fn list(
         .list_queue_infos(page.prefix())
         .await
         .map_err(MnsError::from_use_case)?;
-    let (shown, next) = page.select(&queues, |q| q.name.as_str());
-    let mut w = Writer::new("Queues");
-    for info in shown {
-        w.open("Queue").text(
-            "QueueURL",
-            &format!("{}/queues/{}", request.base_url, info.name),
-        );
-        if page.with_meta {
-            attributes_into(&mut w, info);
-        }
-        w.close();
-    }
-    if let Some(next) = next {
-        w.text("NextMarker", next);
-    }
-    Ok(xml_response(StatusCode::OK, w.finish()))
+    let shape = Shape {
+        root: "Queues",
+        item: "Queue",
+        url: "QueueURL",
+    };
+    let body = page.render(
+        shape,
+        &queues,
+        |q| q.name.as_str(),
+        |q| format!("{}/queues/{}", request.base_url, q.name),
+        attributes_into,
+    );
+    Ok(xml_response(StatusCode::OK, body))
 }
 
 fn attributes_into(w: &mut Writer, info: &QueueInfo) {

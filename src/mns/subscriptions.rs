@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::MnsState;
 use super::error::MnsError;
-use super::list::Page;
+use super::list::{Page, Shape};
 use super::request::{MnsRequest, created_at, xml_response};
 use super::topics::{invalid_value, topic_not_exist};
 use super::xml::{Element, Writer};
@@ -116,25 +116,25 @@ pub async fn list(
         .list_subscriptions(&topic, page.prefix())
         .await
         .map_err(|e| subscription_error(e, &topic))?;
-    let (shown, next) = page.select(&subscriptions, |s| s.subscription.name.as_str());
-    let mut w = Writer::new("Subscriptions");
-    for subscription in shown {
-        w.open("Subscription").text(
-            "SubscriptionURL",
-            &format!(
+    let shape = Shape {
+        root: "Subscriptions",
+        item: "Subscription",
+        url: "SubscriptionURL",
+    };
+    let owner = state.publisher.account_id();
+    let body = page.render(
+        shape,
+        &subscriptions,
+        |s| s.subscription.name.as_str(),
+        |s| {
+            format!(
                 "{}/topics/{topic}/subscriptions/{}",
-                request.base_url, subscription.subscription.name
-            ),
-        );
-        if page.with_meta {
-            attributes_into(&mut w, subscription, state.publisher.account_id());
-        }
-        w.close();
-    }
-    if let Some(next) = next {
-        w.text("NextMarker", next);
-    }
-    Ok(xml_response(StatusCode::OK, w.finish()))
+                request.base_url, s.subscription.name
+            )
+        },
+        |w, s| attributes_into(w, s, owner),
+    );
+    Ok(xml_response(StatusCode::OK, body))
 }
 
 /// The `<Subscription>` children; `FilterTag` only when set (no empty elements).

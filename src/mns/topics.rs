@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::MnsState;
 use super::error::MnsError;
-use super::list::Page;
+use super::list::{Page, Shape};
 use super::request::{MnsRequest, created_at, xml_response};
 use super::xml::{Element, Writer};
 use crate::admin::{self, TopicStatus};
@@ -87,22 +87,19 @@ pub async fn list(
         .list_topics(page.prefix())
         .await
         .map_err(MnsError::from_use_case)?;
-    let (shown, next) = page.select(&topics, |t| t.topic.name.as_str());
-    let mut w = Writer::new("Topics");
-    for status in shown {
-        w.open("Topic").text(
-            "TopicURL",
-            &format!("{}/topics/{}", request.base_url, status.topic.name),
-        );
-        if page.with_meta {
-            attributes_into(&mut w, status);
-        }
-        w.close();
-    }
-    if let Some(next) = next {
-        w.text("NextMarker", next);
-    }
-    Ok(xml_response(StatusCode::OK, w.finish()))
+    let shape = Shape {
+        root: "Topics",
+        item: "Topic",
+        url: "TopicURL",
+    };
+    let body = page.render(
+        shape,
+        &topics,
+        |t| t.topic.name.as_str(),
+        |t| format!("{}/topics/{}", request.base_url, t.topic.name),
+        attributes_into,
+    );
+    Ok(xml_response(StatusCode::OK, body))
 }
 
 /// `POST /topics/{t}/messages`: PublishMessage.

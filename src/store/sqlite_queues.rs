@@ -57,19 +57,7 @@ impl super::sqlite::SqliteStore {
         message: NewQueueMessage,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let queues = self
-            .writes
-            .submit(
-                (queue.to_string(), message, now),
-                |tx, (queue, message, now)| {
-                    Box::pin(
-                        async move { enqueue_in(tx, &[(queue.as_str(), message)], *now).await },
-                    )
-                },
-            )
-            .await?;
-        self.signals.notify(&queues);
-        Ok(!queues.is_empty())
+        self.enqueue_many(queue, vec![message], now).await
     }
 
     /// Enqueues `messages` in one queue in one transaction; false if the queue is gone.
