@@ -243,7 +243,7 @@ async fn a_subscription_to_a_rules_topic_made_on_one_replica_gets_events_publish
     .await
     .unwrap();
     // As a rule change: notified at once, and polled every second anyway.
-    tokio::time::sleep(bucketbus::admin::RULES_POLL + Duration::from_millis(500)).await;
+    b_sees_subscription(&b, true).await;
     let published = publish(&b, put_record("docs", "a.txt")).await.unwrap();
     let id = published.matched[0].message_id.clone();
     eventually(
@@ -257,7 +257,7 @@ async fn a_subscription_to_a_rules_topic_made_on_one_replica_gets_events_publish
     a.use_cases(async move |admin, _| admin.unsubscribe(&topic, "s").await)
         .await
         .unwrap();
-    tokio::time::sleep(bucketbus::admin::RULES_POLL + Duration::from_millis(500)).await;
+    b_sees_subscription(&b, false).await;
     let published = publish(&b, put_record("docs", "b.txt")).await.unwrap();
     let deliveries = b
         .store
@@ -440,4 +440,27 @@ async fn a_receiver_on_a_dead_replicas_peer_still_gets_messages() {
     );
     let received: HashSet<_> = ids.into_iter().collect();
     assert_eq!(received, sent);
+}
+
+/// Waits until replica `b`'s rules in force have (or no longer have) MNS subscription "s" on
+/// rule docs/all's topic.
+async fn b_sees_subscription(b: &TestBroker, present: bool) {
+    let what = if present {
+        "replica B loads the subscription"
+    } else {
+        "replica B drops the subscription"
+    };
+    eventually(Duration::from_secs(5), what, || async {
+        let loaded = b
+            .use_cases(async |admin, _| {
+                admin.get_rule("docs", "all").is_ok_and(|rule| {
+                    rule.topic_subscriptions
+                        .iter()
+                        .any(|s| s.subscription.name == "s")
+                })
+            })
+            .await;
+        loaded == present
+    })
+    .await;
 }
